@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app webapp
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format db-upgrade seed clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db-upgrade: install
+	$(FLASK) db upgrade
+
+run: db-upgrade  ## create .venv, install, migrate the SQLite database, serve on :5000
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+test: install  ## the whole suite, on SQLite and PostgreSQL, browser journeys included
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy webapp
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+seed: db-upgrade
+	$(FLASK) seed
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache tests/browser/screenshots

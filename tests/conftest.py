@@ -1,0 +1,176 @@
+"""Fixtures: every test that uses ``app`` runs once on SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from tests.helpers import AuthActions, CSRFClient, QueryCounter
+from webapp import create_app
+from webapp.config import normalise_database_url
+from webapp.extensions import db
+from webapp.models import User
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/webapp_test"
+BACKENDS = ("sqlite", "postgresql")
+
+BASE_TEST_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "RATELIMIT_ENABLED": False,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "MAIL_SERVER": None,
+}
+
+
+def postgres_url() -> str:
+    return normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL))
+
+
+def ensure_database(url: str) -> None:
+    """Create the database ``url`` names if it does not exist yet."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+            )
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+
+
+def postgres_unavailable(reason: str) -> None:
+    """Outside CI a missing PostgreSQL skips its half of the suite; in CI it fails the run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI and is not usable: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL not reachable ({reason}); set TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    """The PostgreSQL test database with the models' schema, made once per run."""
+    url = postgres_url()
+    try:
+        ensure_database(url)
+        engine = create_engine(url)
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        postgres_unavailable(str(error.orig).strip().splitlines()[0])
+    with engine.begin() as conn:
+        db.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.metadata.create_all(conn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_app(backend: str, request: pytest.FixtureRequest, **overrides: Any) -> Flask:
+    config = dict(BASE_TEST_CONFIG)
+    if backend == "sqlite":
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    else:
+        request.getfixturevalue("postgres_engine")
+        config["SQLALCHEMY_DATABASE_URI"] = postgres_url()
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Per-test configuration overrides (a test module may redefine this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    backend: str, request: pytest.FixtureRequest, app_config: dict[str, Any]
+) -> Iterator[Flask]:
+    """The application on a clean database.
+
+    SQLite: a fresh in-memory database per test. PostgreSQL: the schema made once per run;
+    each test runs inside an outer transaction that is rolled back at the end, and the
+    views' commits become savepoints inside it.
+    """
+    app = make_app(backend, request, **app_config)
+    with app.app_context():
+        if backend == "sqlite":
+            db.create_all()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+            return
+        engine: Engine = request.getfixturevalue("postgres_engine")
+        connection = engine.connect()
+        transaction = connection.begin()
+        engines = db.engines  # the app's own mapping: swap the connection in for its engine
+        own_engine = engines[None]
+        engines[None] = connection  # type: ignore[index]
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            transaction.rollback()
+            connection.close()
+            engines[None] = own_engine  # type: ignore[index]
+            own_engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = CSRFClient
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> QueryCounter:
+    return QueryCounter(db)
+
+
+@pytest.fixture
+def user(app: Flask) -> User:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="alice", email="alice@example.com")
+
+
+@pytest.fixture
+def admin_user(app: Flask) -> User:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="root", email="root@example.com", is_admin=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI nothing may be skipped: the PostgreSQL and browser halves must really run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if os.environ.get("CI") and skipped:
+        reporter.write_line(f"CI: {len(skipped)} test(s) were skipped; in CI that is a failure.")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import pytest
+from flask import Flask, request
+from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
+
+from tests.factories import PostFactory, TagFactory
+from webapp.extensions import db
+
+
+def test_home_shows_newest_posts_with_authors_and_tags(client: FlaskClient) -> None:
+    tag = TagFactory(name="gardening")
+    PostFactory(title="Tomatoes in November", tags=[tag])
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Tomatoes in November" in html
+    assert "gardening" in html
+    assert "/static/css/site.css" in html
+
+
+def test_home_without_posts_says_so(client: FlaskClient) -> None:
+    assert "No posts yet" in client.get("/").get_data(as_text=True)
+
+
+def test_home_query_count_does_not_grow_with_posts(client: FlaskClient, count_queries) -> None:
+    counts = []
+    for _ in range(2):
+        for _ in range(5):
+            PostFactory(tags=[TagFactory(), TagFactory()])
+        with count_queries() as statements:
+            assert client.get("/").status_code == 200
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+    assert counts[0] <= 3
+
+
+def test_healthz_answers_ok(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+
+    monkeypatch.setattr(db.session, "execute", refuse)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "unavailable"
+
+
+def test_unknown_page_is_a_404_in_the_site_layout(client: FlaskClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "Page not found" in html
+    assert 'class="site-header"' in html
+
+
+def test_wrong_method_is_a_405_page_that_keeps_allow(client: FlaskClient) -> None:
+    response = client.post("/healthz", data={})
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert "Method not allowed" in response.get_data(as_text=True)
+
+
+def test_oversized_body_is_a_413_page(app: Flask, client: FlaskClient) -> None:
+    app.add_url_rule("/echo", "echo", lambda: dict(request.form), methods=["POST"])
+    response = client.post("/echo", data={"x": "a" * (1024 * 1024 + 10)})
+    assert response.status_code == 413
+    assert "Too large" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("code", [400, 403, 404, 405, 413, 429, 500, 503])
+def test_every_error_code_renders_a_page(app: Flask, code: int) -> None:
+    from webapp.errors import render_error
+
+    with app.test_request_context("/"):
+        response = render_error(code)
+    assert response.status_code == code
+    html = response.get_data(as_text=True)
+    assert f'<p class="error-code">{code}</p>' in html
+    assert "Back to the home page" in html
+
+
+def test_database_outage_during_a_page_is_a_503_with_retry_after(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.repositories import PostRepository
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(PostRepository, "newest", fail)
+    response = client.get("/")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Temporarily unavailable" in response.get_data(as_text=True)
+
+
+def test_a_bug_in_our_sql_is_not_disguised_as_an_outage(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.repositories import PostRepository
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELEC", {}, Exception('syntax error at or near "SELEC"'))
+
+    monkeypatch.setattr(PostRepository, "newest", fail)
+    with pytest.raises(OperationalError):
+        client.get("/")

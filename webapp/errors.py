@@ -1,0 +1,90 @@
+"""Error pages in the site's layout, for the browser; never a bare traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, make_response, render_template
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from webapp.extensions import db
+
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: (
+        "Bad request",
+        "The request could not be understood. If you sent a form, reload it and try again.",
+    ),
+    403: ("Forbidden", "You do not have permission to see this page."),
+    404: ("Page not found", "There is nothing at this address. It may have moved or been deleted."),
+    405: ("Method not allowed", "This page does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than this site accepts. Send less and try again."),
+    429: ("Too many requests", "You have tried this too often. Please wait and try again."),
+    500: (
+        "Something went wrong",
+        "An unexpected error happened on our side. Nothing was saved; please try again.",
+    ),
+    503: (
+        "Temporarily unavailable",
+        "The site cannot reach its database just now. Please try again in a moment.",
+    ),
+}
+# Headers of the original error response that the rendered page must keep.
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+RETRY_AFTER_SECONDS = 5
+
+
+def render_error(code: int, message: str | None = None) -> Response:
+    title, default = MESSAGES.get(code, ("Error", "Something went wrong."))
+    html = render_template("errors/error.html", code=code, title=title, message=message or default)
+    return make_response(html, code)
+
+
+def handle_http_exception(error: HTTPException) -> Response | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    if error.code >= 500:
+        # Nothing half-written survives an error: the request's transaction goes.
+        db.session.rollback()
+    message = None
+    if error.code == 429:
+        message = (
+            f"You have tried this too often (limit: {error.description}). "
+            "Please wait a minute and try again."
+        )
+    response = render_error(error.code, message)
+    original = error.get_response()
+    for name in KEPT_HEADERS:
+        if name in original.headers:
+            response.headers[name] = original.headers[name]
+    return response
+
+
+def is_database_unavailable(error: DBAPIError) -> bool:
+    """True when the database, not our SQL, is at fault (gone, restarting, locked)."""
+    if error.connection_invalidated:
+        return True
+    text = str(error.orig).lower()
+    markers = (
+        "database is locked",
+        "server closed the connection",
+        "could not connect",
+        "connection refused",
+        "terminating connection",
+        "the database system is",
+        "connection already closed",
+        "ssl connection has been closed",
+    )
+    return any(marker in text for marker in markers)
+
+
+def handle_database_error(error: DBAPIError) -> Response:
+    db.session.rollback()
+    if not is_database_unavailable(error):
+        raise error
+    response = render_error(503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_error)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Index, String, false, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import Base
+from webapp.sqltypes import utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.item import Item
+    from webapp.models.post import Post
+
+# OWASP (2025): scrypt with N >= 2**17, r = 8, p = 1.
+PASSWORD_METHOD = "scrypt:131072:8:1"  # noqa: S105 - a hashing method, not a password
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str] = mapped_column(String(50))
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    email_confirmed_at: Mapped[datetime | None]
+    # Bumped to end every existing session of this user (sign-out, password change, deactivation).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    last_login_at: Mapped[datetime | None]
+    last_login_ip: Mapped[str | None] = mapped_column(String(45))
+
+    items: Mapped[list[Item]] = relationship(
+        back_populates="owner", cascade="all, delete-orphan", passive_deletes=True
+    )
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"
+
+    @validates("email")
+    def _lower_email(self, _key: str, email: str) -> str:
+        return email.strip().lower()
+
+    def set_password(self, password: str) -> None:
+        self.hashed_password = generate_password_hash(password, method=PASSWORD_METHOD)
+
+    def check_password(self, password: str) -> bool:
+        """True when ``password`` matches; a malformed stored hash is simply a mismatch."""
+        try:
+            return check_password_hash(self.hashed_password, password)
+        except (ValueError, TypeError):
+            return False
+
+    @property
+    def password_needs_rehash(self) -> bool:
+        return not self.hashed_password.startswith(PASSWORD_METHOD + "$")
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
+    # Flask-Login's user protocol. The id carries the session version so that bumping the
+    # version invalidates every cookie issued before.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+# Usernames are unique ignoring case; the display keeps the case that was typed.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from webapp.models import Post, Tag
+from webapp.repositories.base import BaseRepository, Page, contains
+
+# Every page that shows posts shows their author and tags: load both with the posts.
+WITH_AUTHOR_AND_TAGS = (joinedload(Post.author), selectinload(Post.tags))
+
+
+class PostRepository(BaseRepository[Post]):
+    model = Post
+    default_order = (Post.created_at.desc(), Post.id.desc())
+
+    def get_with_relations(self, post_id: int) -> Post | None:
+        return self.get(post_id, options=WITH_AUTHOR_AND_TAGS)
+
+    def feed_query(
+        self, *, q: str = "", tag: str = "", author_id: int | None = None
+    ) -> Select[Any]:
+        stmt = select(Post).options(*WITH_AUTHOR_AND_TAGS).order_by(*self.default_order)
+        if q:
+            stmt = stmt.where(contains(Post.title, q))
+        if tag:
+            stmt = stmt.where(Post.tags.any(Tag.name == tag))
+        if author_id is not None:
+            stmt = stmt.where(Post.author_id == author_id)
+        return stmt
+
+    def feed(
+        self,
+        *,
+        q: str = "",
+        tag: str = "",
+        author_id: int | None = None,
+        page: int | None = 1,
+        per_page: int | None = None,
+    ) -> Page[Post]:
+        """Newest posts first, with authors and tags loaded in a fixed number of queries."""
+        return self.paginate(
+            self.feed_query(q=q, tag=tag, author_id=author_id), page=page, per_page=per_page
+        )
+
+    def newest(self, limit: int = 10) -> list[Post]:
+        return list(self.session.scalars(self.feed_query().limit(limit)))

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.models import Tag, post_tags
+from webapp.repositories.base import BaseRepository
+
+
+class TagRepository(BaseRepository[Tag]):
+    model = Tag
+    default_order = (Tag.name,)
+
+    def get_by_name(self, name: str) -> Tag | None:
+        return self.session.scalar(select(Tag).where(Tag.name == name))
+
+    def get_or_create(self, names: Iterable[str]) -> list[Tag]:
+        """The tags named, in the order given; missing ones are created.
+
+        Each insert runs in a savepoint, so a tag created by a concurrent request in the
+        meantime is picked up instead of failing the whole transaction.
+        """
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return []
+        found = {t.name: t for t in self.session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
+        for name in wanted:
+            if name in found:
+                continue
+            try:
+                with self.session.begin_nested():
+                    tag = Tag(name=name)
+                    self.session.add(tag)
+                found[name] = tag
+            except IntegrityError:
+                found[name] = self.session.scalars(select(Tag).where(Tag.name == name)).one()
+        return [found[name] for name in wanted]
+
+    def with_counts(self) -> list[tuple[Tag, int]]:
+        """Every tag with the number of posts that carry it, most used first."""
+        count = func.count(post_tags.c.post_id)
+        stmt = (
+            select(Tag, count)
+            .outerjoin(post_tags, post_tags.c.tag_id == Tag.id)
+            .group_by(Tag.id)
+            .order_by(count.desc(), Tag.name)
+        )
+        return [(tag, n) for tag, n in self.session.execute(stmt)]
+
+    def names(self, limit: int = 500) -> list[str]:
+        return list(self.session.scalars(select(Tag.name).order_by(Tag.name).limit(limit)))
