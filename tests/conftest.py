@@ -89,7 +89,9 @@ def make_app(backend: str, request: pytest.FixtureRequest, **overrides: Any) -> 
         request.getfixturevalue("postgres_engine")
         config["SQLALCHEMY_DATABASE_URI"] = postgres_url()
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = CSRFClient
+    return app
 
 
 @pytest.fixture
@@ -134,7 +136,6 @@ def app(
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = CSRFClient
     return app.test_client()
 
 

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Connection, Engine, event
 from werkzeug.test import TestResponse
 
+from webapp.extensions import db
 from webapp.models import User
 
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -27,6 +28,12 @@ class CSRFClient(FlaskClient):
     """
 
     def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> TestResponse:
+        # The test's app context (and so ``g`` and the session) outlives each request here,
+        # unlike in production: forget the cached user and reload rows, as a new request would.
+        if has_app_context():
+            g.pop("_login_user", None)
+            db.session.flush()
+            db.session.expire_all()
         method = kwargs.get("method", "GET").upper()
         data = kwargs.get("data")
         if csrf and method == "POST" and isinstance(data, dict) and "csrf_token" not in data:
