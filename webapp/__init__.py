@@ -22,11 +22,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(load_config(Path(app.instance_path), test_config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_helpers(app)
     return app
+
+
+def register_security(app: Flask) -> None:
+    from webapp.headers import register
+
+    register(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,0 +1,79 @@
+"""Security headers on every response, and the production configuration check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.wrappers import Response
+
+from webapp.config import DEV_SECRET_KEY, ConfigError
+
+# No inline script or style anywhere: everything comes from our own static files.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def deployment_problems(config: Mapping[str, Any]) -> list[str]:
+    """What a production configuration gets wrong (like Django's ``check --deploy``)."""
+    problems = []
+    key = config.get("SECRET_KEY") or ""
+    if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 8:
+        problems.append(
+            f"SECRET_KEY must be a random value of at least {MIN_SECRET_KEY_LENGTH} characters."
+        )
+    if config.get("DEBUG"):
+        problems.append("DEBUG must be off in production.")
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if not config.get(name):
+            problems.append(f"{name} must be on in production (cookies only over HTTPS).")
+    if not config.get("SESSION_COOKIE_HTTPONLY"):
+        problems.append("SESSION_COOKIE_HTTPONLY must be on.")
+    if not config.get("WTF_CSRF_ENABLED", True):
+        problems.append("CSRF protection must be on.")
+    return problems
+
+
+def check_deployment(app: Flask) -> None:
+    """Refuse to start a production app with an unsafe setting."""
+    if app.config.get("ENV") != "production":
+        return
+    problems = deployment_problems(app.config)
+    if problems:
+        raise ConfigError("Unsafe production configuration:\n- " + "\n- ".join(problems))
+
+
+def register(app: Flask) -> None:
+    check_deployment(app)
+    production = app.config.get("ENV") == "production"
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if production:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
