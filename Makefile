@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format db-upgrade seed clean
+.PHONY: install run test lint format db-upgrade seed clean soak
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ seed: db-upgrade
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache tests/browser/screenshots
+
+soak: install  ## fault and load run on PostgreSQL (SOAK_ARGS="--duration 60 --clients 32")
+	$(PY) -m tests.soak.soak $(SOAK_ARGS)

@@ -71,6 +71,7 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
         "DATABASE_URL", f"sqlite:///{instance_path / 'webapp.sqlite'}"
     )
     config["RATELIMIT_STORAGE_URI"] = env.get("RATELIMIT_STORAGE_URI", "memory://")
+    config["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
     config["MAIL_SERVER"] = env.get("MAIL_SERVER") or None
     config["MAIL_PORT"] = _env_int("MAIL_PORT", 25)
     config["MAIL_USERNAME"] = env.get("MAIL_USERNAME") or None
