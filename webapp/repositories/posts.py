@@ -21,7 +21,14 @@ class PostRepository(VersionedRepository[Post]):
     default_order = (Post.created_at.desc(), Post.id.desc())
 
     def get_with_relations(self, post_id: int) -> Post | None:
-        return self.get(post_id, options=WITH_AUTHOR_AND_TAGS)
+        """One post with its author and tags, in two queries.
+
+        A query rather than ``session.get``: a post already in the session (expired) would
+        come back from ``get`` without its author, which would then load lazily.
+        """
+        return self.session.scalar(
+            select(Post).where(Post.id == post_id).options(*WITH_AUTHOR_AND_TAGS)
+        )
 
     def feed_query(
         self, *, q: str = "", tag: str = "", author_id: int | None = None
