@@ -64,14 +64,23 @@ def validate_password(value: str, *, email: str | None = None, username: str | N
 
 
 def normalise_tag(raw: str) -> str:
-    """`` Web Dev `` -> ``web-dev``; raises if empty, too long or holding odd characters."""
-    name = re.sub(r"\s+", "-", raw.strip().lower())
+    """`` Web  Dev `` -> ``web-dev``; raises, naming the tag, if it cannot be a tag.
+
+    Trimmed and lower-cased; runs of white space and hyphens become one hyphen, and hyphens
+    at either end go. What is left may hold only letters a-z, digits and hyphens.
+    """
+    shown = (raw or "").strip()
+    name = re.sub(r"[\s-]+", "-", shown.lower()).strip("-")
+    if len(shown) > 30:
+        shown = shown[:30] + "…"
     if not name:
+        if shown:
+            raise ValidationError(f'Tag "{shown}" needs at least one letter or digit.')
         raise ValidationError("A tag cannot be empty.")
     if len(name) > TAG_MAX_LENGTH:
         raise ValidationError(f'Tag "{name[:20]}…" is longer than {TAG_MAX_LENGTH} characters.')
     if not TAG_RE.fullmatch(name):
-        raise ValidationError(f'Tag "{name}" may only use letters, digits and hyphens.')
+        raise ValidationError(f'Tag "{shown}" may only use letters, digits and hyphens.')
     return name
 
 
@@ -85,5 +94,5 @@ def parse_tags(text: str) -> list[str]:
         if name not in names:
             names.append(name)
     if len(names) > TAGS_PER_POST:
-        raise ValidationError(f"Use at most {TAGS_PER_POST} tags.")
+        raise ValidationError(f"Use at most {TAGS_PER_POST} tags (there are {len(names)}).")
     return names

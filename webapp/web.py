@@ -35,3 +35,10 @@ def page_arg(name: str = "page") -> int:
     """The page number from the query string; anything odd is page 1."""
     value = request.args.get(name, "")
     return int(value) if value.isdigit() and len(value) < 10 else 1
+
+
+def search_arg(name: str = "q", max_length: int = 100) -> str:
+    """Search text from the query string: trimmed, control characters dropped, bounded."""
+    value = request.args.get(name, "")
+    value = "".join(char for char in value if not has_control_chars(char))
+    return value.strip()[:max_length]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.models import Tag, post_tags
-from webapp.repositories.base import BaseRepository
+from webapp.repositories.base import BaseRepository, Page, clamp_page
 
 
 class TagRepository(BaseRepository[Tag]):
@@ -40,14 +41,28 @@ class TagRepository(BaseRepository[Tag]):
 
     def with_counts(self) -> list[tuple[Tag, int]]:
         """Every tag with the number of posts that carry it, most used first."""
+        return [(tag, n) for tag, n in self.session.execute(self._with_counts_query())]
+
+    def page_with_counts(
+        self, *, page: int | None = 1, per_page: int | None = None
+    ) -> Page[tuple[Tag, int]]:
+        """One page of tags with their post counts, most used first (two queries)."""
+        page, per_page = clamp_page(page, per_page, 20)
+        total = self.session.scalar(select(func.count()).select_from(Tag)) or 0
+        page = min(page, max(math.ceil(total / per_page), 1))
+        stmt = self._with_counts_query().limit(per_page).offset((page - 1) * per_page)
+        rows = [(tag, n) for tag, n in self.session.execute(stmt)]
+        return Page(items=rows, page=page, per_page=per_page, total=total)
+
+    @staticmethod
+    def _with_counts_query() -> Select[Tag, int]:
         count = func.count(post_tags.c.post_id)
-        stmt = (
+        return (
             select(Tag, count)
             .outerjoin(post_tags, post_tags.c.tag_id == Tag.id)
             .group_by(Tag.id)
-            .order_by(count.desc(), Tag.name)
+            .order_by(count.desc(), Tag.name, Tag.id)
         )
-        return [(tag, n) for tag, n in self.session.execute(stmt)]
 
     def names(self, limit: int = 500) -> list[str]:
         return list(self.session.scalars(select(Tag.name).order_by(Tag.name).limit(limit)))

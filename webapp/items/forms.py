@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from webapp.forms import NoControlCharacters, VersionField, normalise_newlines, strip
+
+ITEM_TITLE_MAX = 100
+ITEM_DESCRIPTION_MAX = 500
+
+
+class ItemForm(FlaskForm):
+    title = StringField(
+        "Title",
+        filters=[strip],
+        validators=[
+            DataRequired("Give the item a title."),
+            Length(max=ITEM_TITLE_MAX),
+            NoControlCharacters(),
+        ],
+    )
+    description = TextAreaField(
+        "Description",
+        filters=[normalise_newlines, strip],
+        validators=[
+            Optional(),
+            Length(max=ITEM_DESCRIPTION_MAX),
+            NoControlCharacters(allow_newlines=True),
+        ],
+        render_kw={"rows": 5},
+    )
+    submit = SubmitField("Save item")
+
+
+class ItemEditForm(ItemForm):
+    version = VersionField()
