@@ -42,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     from webapp.security import configure_login
 
     db.init_app(app)
+    database.register(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)

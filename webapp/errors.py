@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, make_response, render_template
-from sqlalchemy.exc import DBAPIError
+from flask import Flask, Response, current_app, make_response, render_template
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from webapp.extensions import db
@@ -32,6 +32,14 @@ KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 RETRY_AFTER_SECONDS = 5
 
 
+def rollback_quietly() -> None:
+    """Roll the request's transaction back; on a dead connection, just drop the session."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.close()
+
+
 def render_error(code: int, message: str | None = None) -> Response:
     title, default = MESSAGES.get(code, ("Error", "Something went wrong."))
     html = render_template("errors/error.html", code=code, title=title, message=message or default)
@@ -43,7 +51,7 @@ def handle_http_exception(error: HTTPException) -> Response | HTTPException:
         return error
     if error.code >= 500:
         # Nothing half-written survives an error: the request's transaction goes.
-        db.session.rollback()
+        rollback_quietly()
     message = None
     if error.code == 429:
         message = (
@@ -77,9 +85,10 @@ def is_database_unavailable(error: DBAPIError) -> bool:
 
 
 def handle_database_error(error: DBAPIError) -> Response:
-    db.session.rollback()
+    rollback_quietly()
     if not is_database_unavailable(error):
         raise error
+    current_app.logger.warning("database unavailable, answered 503: %s", str(error.orig).strip())
     response = render_error(503)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -37,7 +37,8 @@ from webapp.models.user import PASSWORD_METHOD
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "soak-password-1"
-FAULT_GRACE = 3.0
+FAULT_GRACE = 3.0  # after a fault, requests may still meet a dead connection for this long
+FAULT_LEAD = 2.0  # requests already in flight when a fault starts are inside its window
 
 
 def free_port() -> int:
@@ -97,7 +98,7 @@ class FaultLog:
         try:
             yield
         finally:
-            self.windows.append((start, time.monotonic() + FAULT_GRACE, label))
+            self.windows.append((start - FAULT_LEAD, time.monotonic() + FAULT_GRACE, label))
 
     def covers(self, moment: float) -> bool:
         return any(start <= moment <= end for start, end, _ in self.windows)
@@ -136,9 +137,13 @@ class Client(threading.Thread):
         return hidden_fields(page.body)
 
     def sign_in(self) -> None:
-        fields = self.form_page("/auth/login")
-        if fields is None:
+        page = self.call("GET", "/auth/login")
+        if page is not None and page.status == 302:  # an earlier attempt did sign us in
+            self.signed_in = True
             return
+        if page is None or page.status != 200:
+            return
+        fields = hidden_fields(page.body)
         fields.update(login=f"soak{self.number}", password=PASSWORD)
         result = self.call("POST", "/auth/login", fields)
         self.signed_in = result is not None and result.status == 302
@@ -418,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     stats, faults = Stats(), FaultLog()
     with gunicorn(db_url, port, args.workers):
-        deadline = time.monotonic() + args.duration
+        run_started = time.monotonic()
+        deadline = run_started + args.duration
         clients = [Client(n, port, deadline, stats, seed=n) for n in range(args.clients)]
         for client in clients:
             client.start()
@@ -434,7 +440,11 @@ def main(argv: list[str] | None = None) -> int:
 
     checked, problems = check_database(db_url, clients)
     total = sum(stats.statuses.values())
-    outside = [b for b in stats.bad if not faults.covers(b[0])]
+    outside = [
+        (round(when - run_started, 2), status, path)
+        for when, status, path in stats.bad
+        if not faults.covers(when)
+    ]
     server_errors = stats.statuses.get(500, 0)
     print()
     print(f"requests        {total} in {args.duration:.0f} s ({total / args.duration:.0f}/s)")
@@ -446,7 +456,13 @@ def main(argv: list[str] | None = None) -> int:
             *(1000 * percentile(stats.latencies, f) for f in (0.5, 0.95, 0.99, 1.0))
         )
     )
-    print("faults          " + ", ".join(label for _, _, label in faults.windows))
+    print(
+        "faults          "
+        + ", ".join(
+            f"{label} {start - run_started:.1f}-{end - run_started:.1f} s"
+            for start, end, label in faults.windows
+        )
+    )
     print(f"writes checked  {checked} ({sum(len(c.tracked) for c in clients)} rows)")
     failures = []
     if server_errors:
