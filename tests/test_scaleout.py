@@ -290,8 +290,12 @@ def figures(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Lines for the run's summary: what the scale-out test measured."""
     lines: list[str] = []
     yield lines
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and lines:
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not lines:
+        return
+    with capture.global_and_fixture_disabled():  # shown in the run's output, not captured
         reporter.write_line("")
         for line in lines:
             reporter.write_line(f"scale-out: {line}")
@@ -393,7 +397,7 @@ def user_row(database: Engine, username: str) -> User:
 
 
 def test_a_session_made_on_one_instance_is_valid_on_the_other(
-    instances: tuple[Instance, Instance], database: Engine
+    instances: tuple[Instance, Instance], database: Engine, figures: list[str]
 ) -> None:
     a, b = instances
     browser = Browser("198.51.100.11")
@@ -409,10 +413,11 @@ def test_a_session_made_on_one_instance_is_valid_on_the_other(
     row = user_row(database, "scale0")
     assert row.last_login_ip == "198.51.100.11"
     assert row.last_login_at is not None
+    figures.append("form from B, sign-in on A: signed in as scale0 on A and on B")
 
 
 def test_signing_out_on_one_instance_ends_the_session_on_both(
-    instances: tuple[Instance, Instance], database: Engine
+    instances: tuple[Instance, Instance], database: Engine, figures: list[str]
 ) -> None:
     a, b = instances
     browser = Browser("198.51.100.12")
@@ -430,6 +435,10 @@ def test_signing_out_on_one_instance_ends_the_session_on_both(
     assert signed_in_as(other_device, a) is None
     assert signed_in_as(other_device, b) is None
     assert user_row(database, "scale1").session_version == 2
+    figures.append(
+        "sign-in on A, sign-out on B: signed out on A and B, and a copy of the old cookie "
+        "is refused on both (session_version 1 -> 2)"
+    )
 
 
 def test_the_sign_in_rate_limit_counts_across_both_instances(
@@ -472,7 +481,8 @@ def test_the_sign_in_rate_limit_counts_across_both_instances(
     assert keys, "the limiter's counter is not in Redis"
     figures.append(
         "rate limit 10/min on POST /auth/login, one client alternating A and B: "
-        + ", ".join(f"{name}:{status}" for name, status, _ in answers)
+        + ", ".join(f"{name}:{status}/{left or '-'}" for name, status, left in answers)
+        + " (instance:status/X-RateLimit-Remaining)"
     )
 
 
