@@ -415,6 +415,7 @@ def test_gunicorn_defaults_follow_the_core_count() -> None:
     assert settings["worker_class"] == "gthread"
     assert settings["threads"] == "4"
     assert (settings["timeout"], settings["graceful_timeout"]) == ("30", "30")
+    assert settings["keepalive"] == "75"  # outlives nginx's 60 s idle upstream connections
     assert settings["errorlog"] == "-"
     assert settings["accesslog"] == "None"  # the application writes the access log
     # Proxy headers are left to ProxyFix (PROXY_FIX_HOPS): gunicorn acts on none of them.

@@ -42,8 +42,10 @@ max_requests_jitter = max_requests // 10
 # workers get `graceful_timeout` seconds to finish the requests they have.
 timeout = _count("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _count("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Longer than nothing, shorter than the proxy's idle upstream timeout (nginx: 60 s).
-keepalive = _count("GUNICORN_KEEPALIVE", 5)
+# Idle keep-alive connections: longer than the proxy's own idle timeout (nginx upstream and
+# most cloud load balancers: 60 s), so the proxy always closes first and never sends a request
+# down a connection gunicorn is closing. gthread waits on idle connections without a thread.
+keepalive = _count("GUNICORN_KEEPALIVE", 75)
 
 # Access log on stdout. The application writes it (webapp/observability.py): one JSON line
 # per request with the SQL query count, request id and user that gunicorn cannot see. So
