@@ -270,6 +270,19 @@ def test_the_sign_in_limit_is_kept_per_client_address(client: FlaskClient, user:
     assert attempt("203.0.113.2") == 200  # another client is not held back by the first
 
 
+@pytest.mark.parametrize(
+    "app_config",
+    # Port 1 on this machine: nothing listens, so Redis is unreachable from the first request.
+    [{"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}],
+)
+def test_sign_ins_are_still_served_and_limited_while_redis_is_unreachable(
+    client: FlaskClient, user: User
+) -> None:
+    data = {"login": "alice", "password": "wrong password"}
+    statuses = [client.post("/auth/login", data=data).status_code for _ in range(11)]
+    assert statuses == [200] * 10 + [429]  # counted in this process's memory meanwhile
+
+
 # --- static files ---------------------------------------------------------------------------
 
 
