@@ -57,12 +57,6 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def current_request_id() -> str | None:
-    """The id of the request being served (also sent back in ``X-Request-ID``)."""
-    value = request.environ.get(ENVIRON_REQUEST_ID)
-    return value if isinstance(value, str) else None
-
-
 class RequestLogMiddleware:
     """WSGI middleware: times the request, counts its SQL, sets the id header, logs one line.
 
