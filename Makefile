@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format db-upgrade seed clean soak
+.PHONY: install run serve test lint format db-upgrade seed clean soak
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ db-upgrade: install
 
 run: db-upgrade  ## create .venv, install, migrate the SQLite database, serve on :5000
 	$(FLASK) run --host 127.0.0.1 --port 5000
+
+serve: install  ## production: migrate DATABASE_URL, then serve it with gunicorn
+	@test -n "$$DATABASE_URL" || { echo "make serve: set DATABASE_URL (postgresql://...)" >&2; exit 2; }
+	WEBAPP_ENV=$${WEBAPP_ENV:-production} $(FLASK) db upgrade
+	WEBAPP_ENV=$${WEBAPP_ENV:-production} exec $(VENV)/bin/gunicorn -c python:webapp.gunicorn_conf wsgi:app
 
 test: install  ## the whole suite, on SQLite and PostgreSQL, browser journeys included
 	$(PY) -m pytest $(PYTEST_ARGS)

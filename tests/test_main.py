@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import pytest
+from alembic.script import ScriptDirectory
 from flask import Flask, request
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import PostFactory, TagFactory
+from webapp import ROOT, create_app
 from webapp.extensions import db
 
 
@@ -36,22 +40,87 @@ def test_home_query_count_does_not_grow_with_posts(client: FlaskClient, count_qu
     assert counts[0] <= 3
 
 
-def test_healthz_answers_ok(client: FlaskClient) -> None:
-    response = client.get("/healthz")
+def test_healthz_is_liveness_and_runs_no_sql(client: FlaskClient, count_queries) -> None:
+    with count_queries() as statements:
+        response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok"}
+    assert response.json == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert statements == []
 
 
-def test_healthz_is_503_when_the_database_does_not_answer(
-    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+UNREACHABLE_DATABASES = [
+    pytest.param("sqlite:////nonexistent-directory/webapp.sqlite", id="sqlite"),
+    # Port 1 on this machine: nothing listens there, the connection is refused at once.
+    pytest.param("postgresql://postgres@127.0.0.1:1/webapp", id="postgresql"),
+]
 
-    monkeypatch.setattr(db.session, "execute", refuse)
-    response = client.get("/healthz")
+
+@pytest.mark.parametrize("url", UNREACHABLE_DATABASES)
+def test_without_a_database_the_process_is_live_but_not_ready(url: str) -> None:
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    client = app.test_client()
+    assert client.get("/healthz").json == {"status": "ok"}
+    response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json["database"] == "unavailable"
+    assert response.json == {
+        "status": "unavailable",
+        "database": "unavailable",
+        "reason": "the database does not answer",
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def stamp(*revisions: str) -> None:
+    """Record ``revisions`` as applied, in Alembic's own table (the test's transaction)."""
+    db.session.execute(
+        text(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    for revision in revisions:
+        db.session.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    db.session.commit()
+
+
+def code_head() -> str:
+    head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+    assert head
+    return head
+
+
+def test_readyz_is_ready_when_the_database_is_at_the_code_head(client: FlaskClient) -> None:
+    stamp(code_head())
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "ok",
+        "revision": code_head(),
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_is_503_while_migrations_are_pending(client: FlaskClient) -> None:
+    stamp("0000_older")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["migrations"] == "pending"
+    assert response.json["revision"] == "0000_older"
+    assert response.json["head"] == code_head()
+    assert response.json["reason"] == (
+        f"the database is at revision 0000_older, the code needs {code_head()}"
+    )
+
+
+def test_readyz_is_503_for_a_database_never_migrated(client: FlaskClient) -> None:
+    response = client.get("/readyz")  # the test schema is made without Alembic
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert response.json["database"] == "ok"
+    assert response.json["revision"] == "none"
 
 
 def test_unknown_page_is_a_404_in_the_site_layout(client: FlaskClient) -> None:

@@ -27,6 +27,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_template_helpers(app)
+    register_static_files(app)
+    register_request_log(app)
+    register_proxy_fix(app)  # after the request log: the proxy fix must wrap it from outside
     return app
 
 
@@ -72,3 +75,28 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.templating import register
 
     register(app)
+
+
+def register_static_files(app: Flask) -> None:
+    from webapp.static_files import register
+
+    register(app)
+
+
+def register_request_log(app: Flask) -> None:
+    from webapp.observability import register
+
+    register(app)
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-For/-Proto from exactly ``PROXY_FIX_HOPS`` proxies, else from none.
+
+    With 0 (the default) those headers are ignored and the client address is the peer's, so a
+    client cannot forge it; behind nginx it is 1, and one more per proxy in front of nginx.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

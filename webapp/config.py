@@ -33,6 +33,32 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_count(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment; anything else stops the start with its name."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a whole number >= 0, not {value!r}.")
+    return int(value)
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: connection checks, plus pool sizes for a server database.
+
+    Each gunicorn worker has its own pool; a request holds one connection at a time, so a
+    worker needs about as many as it has threads. SQLite (a file or memory) takes no sizes.
+    """
+    options: dict[str, Any] = dict(Config.SQLALCHEMY_ENGINE_OPTIONS)
+    if database_url.startswith("sqlite"):
+        return options
+    options["pool_size"] = _env_count("DB_POOL_SIZE", 5)
+    options["max_overflow"] = _env_count("DB_MAX_OVERFLOW", 10)
+    options["pool_timeout"] = _env_count("DB_POOL_TIMEOUT", 30)
+    options["pool_recycle"] = _env_count("DB_POOL_RECYCLE", 1800)
+    return options
+
+
 class Config:
     """Defaults for a laptop; every value may be overridden by the environment."""
 
@@ -50,8 +76,15 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "webapp"
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
+    # If Redis goes away, limits hold per process until it is back, instead of a 500 per request.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # How many proxies in front of the app set X-Forwarded-For/-Proto (0: trust no such header).
+    PROXY_FIX_HOPS = 0
+    # Cache lifetime of a static file requested with its current content version (?v=...).
+    STATIC_MAX_AGE = 365 * 24 * 3600
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
     MAIL_USERNAME: str | None = None
@@ -72,6 +105,8 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     )
     config["RATELIMIT_STORAGE_URI"] = env.get("RATELIMIT_STORAGE_URI", "memory://")
     config["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
+    config["RATELIMIT_KEY_PREFIX"] = env.get("RATELIMIT_KEY_PREFIX", Config.RATELIMIT_KEY_PREFIX)
+    config["PROXY_FIX_HOPS"] = _env_count("PROXY_FIX_HOPS", 0)
     config["MAIL_SERVER"] = env.get("MAIL_SERVER") or None
     config["MAIL_PORT"] = _env_int("MAIL_PORT", 25)
     config["MAIL_USERNAME"] = env.get("MAIL_USERNAME") or None
@@ -95,4 +130,6 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
             )
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if not (test_config and "SQLALCHEMY_ENGINE_OPTIONS" in test_config):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
     return config
