@@ -379,7 +379,8 @@ def gunicorn(db_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[
         "warning",
         "wsgi:app",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    log = open(Path(os.environ.get("SOAK_LOG", "/tmp/webapp-soak-gunicorn.log")), "wb")  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
             try:
@@ -391,6 +392,7 @@ def gunicorn(db_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        log.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:
