@@ -379,7 +379,9 @@ def gunicorn(db_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[
         "warning",
         "wsgi:app",
     ]
-    log = open(Path(os.environ.get("SOAK_LOG", "/tmp/webapp-soak-gunicorn.log")), "wb")  # noqa: SIM115
+    log_path = Path(os.environ.get("SOAK_LOG", ROOT / "instance" / "soak-gunicorn.log"))
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
