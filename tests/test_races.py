@@ -12,9 +12,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from tests.conftest import BASE_TEST_CONFIG, postgres_url
+from tests.helpers import CSRFClient
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Tag
+from webapp.models import Item, Tag
 from webapp.repositories import TagRepository
 
 
@@ -22,6 +23,7 @@ from webapp.repositories import TagRepository
 def committed_app(postgres_engine: Engine) -> Iterator[Flask]:
     """An app whose sessions commit for real (races need separate transactions)."""
     app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": postgres_url()})
+    app.test_client_class = CSRFClient
     yield app
     with app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
@@ -67,3 +69,38 @@ def test_concurrent_tag_creation_makes_one_tag(committed_app: Flask) -> None:
             select(func.count()).select_from(Tag).where(Tag.name == "race-tag")
         )
     assert count == 1
+
+
+def test_concurrent_edits_of_one_item_never_fail(committed_app: Flask) -> None:
+    from tests.factories import ItemFactory, UserFactory
+    from tests.helpers import AuthActions
+
+    with committed_app.app_context():
+        owner = UserFactory()
+        item = ItemFactory(owner=owner, title="Original")
+        db.session.commit()
+        item_id = item.id
+
+    def edit(n: int) -> tuple[int, str]:
+        with committed_app.app_context():
+            client = committed_app.test_client()
+            AuthActions(client).login(owner)
+            response = client.post(
+                f"/items/{item_id}/edit",
+                data={"title": f"Edit {n}", "description": f"by {n}", "version": "1"},
+            )
+            return response.status_code, response.get_data(as_text=True)
+
+    results = race(4, edit)
+    statuses = sorted(status for status, _ in results)
+    assert set(statuses) <= {302, 409}, statuses
+    assert statuses.count(302) == 1  # exactly one save wins; the others are told
+    for status, html in results:
+        if status == 409:
+            assert "changed since you opened it" in html
+    with committed_app.app_context():
+        saved = db.session.get(Item, item_id)
+        assert saved is not None
+        assert saved.version == 2
+        assert saved.title.startswith("Edit ")
+        assert saved.description == "by " + saved.title.removeprefix("Edit ")
