@@ -31,7 +31,8 @@ def test_a_normalised_tag_is_valid_and_stable(raw: str) -> None:
     try:
         name = normalise_tag(raw)
     except ValidationError as error:
-        assert str(error)  # a message to show beside the field
+        message = str(error)  # there is always a message to show beside the field
+        assert message, raw
         return
     assert TAG_RE.fullmatch(name)
     assert len(name) <= TAG_MAX_LENGTH
