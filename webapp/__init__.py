@@ -43,11 +43,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.admin.views import bp as admin_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cli import bp as cli_bp
     from webapp.main.views import bp as main_bp
 
-    for bp in (main_bp, auth_bp, cli_bp):
+    for bp in (main_bp, auth_bp, admin_bp, cli_bp):
         app.register_blueprint(bp)
 
 
