@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    String,
     and_,
     delete,
     exists,
@@ -32,6 +33,8 @@ from webapp.repositories.listing import Expr, FilterSpec, ListSpec, SortKey, as_
 from webapp.sqltypes import utcnow
 
 BULK_BATCH = 1_000
+# What the unique index on users holds, so ordering by it can use the index.
+lower_username = func.lower(User.username, type_=String)
 YES_NO = ("yes", "no")
 
 
@@ -46,7 +49,7 @@ USER_LIST = ListSpec(
     id_column=User.id,
     sort_keys={
         # lower(username) is what the unique index holds, so this order can use it.
-        "username": SortKey(func.lower(User.username)),
+        "username": SortKey(lower_username),
         "email": SortKey(User.email),
         "active": SortKey(User.is_active),
         "admin": SortKey(User.is_admin, descending_first=True),
@@ -78,7 +81,7 @@ ITEM_LIST = ListSpec(
     options=(contains_eager(Item.owner),),
     sort_keys={
         "title": SortKey(Item.title),
-        "owner": SortKey(func.lower(User.username)),
+        "owner": SortKey(lower_username),
         "created": SortKey(Item.created_at, descending_first=True),
         "updated": SortKey(Item.updated_at, descending_first=True),
     },
@@ -112,7 +115,7 @@ POST_LIST = ListSpec(
     options=(contains_eager(Post.author), selectinload(Post.tags)),
     sort_keys={
         "title": SortKey(Post.title),
-        "author": SortKey(func.lower(User.username)),
+        "author": SortKey(lower_username),
         "created": SortKey(Post.created_at, descending_first=True),
         "updated": SortKey(Post.updated_at, descending_first=True),
     },

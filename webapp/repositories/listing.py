@@ -16,13 +16,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
     SQLColumnExpression,
+    TypeDecorator,
     and_,
     false,
     func,
@@ -70,9 +71,12 @@ class SortKey:
 
     @property
     def python_type(self) -> type:
+        sql_type = self.column.type
+        if isinstance(sql_type, TypeDecorator):
+            sql_type = sql_type.impl_instance
         try:
-            return self.column.type.python_type
-        except NotImplementedError:  # pragma: no cover - every key we use has a Python type
+            return sql_type.python_type
+        except NotImplementedError:  # a key without a type cannot carry a cursor
             return object
 
 
@@ -291,6 +295,8 @@ def _after(key: SortKey, id_column: Expr, cursor: Cursor, desc: bool) -> ColumnE
 class ListRepository:
     """Runs one table's list: a page, a capped count, the ids for a bulk action, an export."""
 
+    count_cap: ClassVar[int] = COUNT_CAP
+
     def __init__(self, session: SessionLike, spec: ListSpec) -> None:
         self.session = session
         self.spec = spec
@@ -353,8 +359,9 @@ class ListRepository:
             total_capped=capped,
         )
 
-    def count(self, params: ListParams, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
+        cap = self.count_cap if cap is None else cap
         limited = self.filtered(params, self.spec.id_column).limit(cap + 1).subquery()
         total = self.session.scalar(select(func.count()).select_from(limited)) or 0
         return (cap, True) if total > cap else (total, False)
