@@ -154,12 +154,14 @@ def delete_post(actor: User, post: Post) -> None:
     PostRepository(db.session).delete(post)
 
 
-def rename_tag(actor: User, tag: Tag, name: str) -> None:
+def rename_tag(actor: User, tag: Tag, name: str) -> bool:
+    """Rename ``tag``; ``False`` when the name is already that."""
     if name == tag.name:
-        return
+        return False
     before = {"name": tag.name}
     TagRepository(db.session).update(tag, name=name)
     record("admin.tag.rename", actor, tag, before=before, after={"name": name})
+    return True
 
 
 def merge_tag(actor: User, source: Tag, target: Tag) -> int:

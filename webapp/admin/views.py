@@ -433,7 +433,9 @@ def _commit_or_conflict(form: ItemForm | PostForm) -> bool:
 def item_edit(item_id: int) -> ResponseReturnValue:
     repository = ItemRepository(db.session)
     item: Item = get_or_404(repository, item_id)
-    form = ItemForm(obj=item)
+    form = ItemForm(
+        data={"title": item.title, "description": item.description, "version": str(item.version)}
+    )
     if form.validate_on_submit() and _version_matches(form, item):
         values = {"title": form.title.data, "description": form.description.data or None}
         try:
@@ -443,7 +445,10 @@ def item_edit(item_id: int) -> ResponseReturnValue:
             form.form_errors.append(CONFLICT)
         else:
             if _commit_or_conflict(form):
-                flash("Item saved." if changed else "Nothing changed.", "success")
+                flash(
+                    "Item saved." if changed else "Nothing changed.",
+                    "success" if changed else "info",
+                )
                 return redirect(url_for("admin.item_edit", item_id=item.id))
     owner = UserRepository(db.session).get(item.owner_id)
     return render_template("admin/item_form.html", form=form, item=item, owner=owner)
@@ -470,9 +475,14 @@ def item_delete(item_id: int) -> ResponseReturnValue:
 def post_edit(post_id: int) -> ResponseReturnValue:
     repository = PostRepository(db.session)
     post: Post = get_or_404(repository, post_id, options=(selectinload(Post.tags),))
-    form = PostForm(obj=post)
-    if request.method == "GET":
-        form.tags.data = ", ".join(tag.name for tag in post.tags)
+    form = PostForm(
+        data={
+            "title": post.title,
+            "body": post.body,
+            "tags": ", ".join(tag.name for tag in post.tags),
+            "version": str(post.version),
+        }
+    )
     if form.validate_on_submit() and _version_matches(form, post):
         values = {"title": form.title.data, "body": form.body.data or None}
         try:
@@ -482,7 +492,10 @@ def post_edit(post_id: int) -> ResponseReturnValue:
             form.form_errors.append(CONFLICT)
         else:
             if _commit_or_conflict(form):
-                flash("Post saved." if changed else "Nothing changed.", "success")
+                flash(
+                    "Post saved." if changed else "Nothing changed.",
+                    "success" if changed else "info",
+                )
                 return redirect(url_for("admin.post_edit", post_id=post.id))
     author = UserRepository(db.session).get(post.author_id)
     return render_template("admin/post_form.html", form=form, post=post, author=author)
@@ -529,14 +542,17 @@ def tag_edit(tag_id: int) -> ResponseReturnValue:
                 f"A tag named “{other.name}” already exists: merge into it instead."
             )
         else:
-            services.rename_tag(actor(), tag, form.name.data)
+            renamed = services.rename_tag(actor(), tag, form.name.data)
             try:
                 db.session.commit()
             except IntegrityError:
                 db.session.rollback()
                 form.name.errors.append("A tag with that name already exists.")
             else:
-                flash(f"Tag renamed to “{tag.name}”.", "success")
+                flash(
+                    f"Tag renamed to “{tag.name}”." if renamed else "Nothing changed.",
+                    "success" if renamed else "info",
+                )
                 return redirect(url_for("admin.tag_edit", tag_id=tag.id))
     return _render_tag(tag, form=form)
 
