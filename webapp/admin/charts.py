@@ -96,13 +96,20 @@ def nice_ceiling(value: int) -> int:
         magnitude *= 10
 
 
-def line_chart(days: Sequence[date], series: Sequence[tuple[str, str, Sequence[int]]]) -> LineChart:
-    """Geometry for ``series`` (key, label, values per day) over ``days``."""
+def line_chart(
+    days: Sequence[date],
+    series: Sequence[tuple[str, str, Sequence[int]]],
+    *,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> LineChart:
+    """Geometry for ``series`` (key, label, values per day) over ``days``, in a ``width`` by
+    ``height`` box (a narrow one for phones keeps its labels readable)."""
     if len(series) > len(STYLES):
         raise ValueError(f"at most {len(STYLES)} series can be told apart")
     top_value = nice_ceiling(max((max(values, default=0) for _, _, values in series), default=0))
-    plot_width = WIDTH - LEFT - RIGHT
-    plot_height = HEIGHT - TOP - BOTTOM
+    plot_width = width - LEFT - RIGHT
+    plot_height = height - TOP - BOTTOM
     step = plot_width / max(len(days) - 1, 1)
 
     def x_at(index: int) -> float:
@@ -120,12 +127,15 @@ def line_chart(days: Sequence[date], series: Sequence[tuple[str, str, Sequence[i
         drawn.append(Series(key, label, css, dash, marker, points, total=sum(values)))
     y_ticks = [Tick(y_at(top_value * i // 4), f"{top_value * i // 4:,}") for i in range(5)]
     last = len(days) - 1
+    every = 7 if width >= 600 else 10  # a label needs about 50 units of room
     x_ticks = [
-        Tick(x_at(i), days[i].strftime("%d %b")) for i in range(len(days)) if (last - i) % 7 == 0
+        Tick(x_at(i), days[i].strftime("%d %b"))
+        for i in range(len(days))
+        if (last - i) % every == 0
     ]
     return LineChart(
-        width=WIDTH,
-        height=HEIGHT,
+        width=width,
+        height=height,
         left=LEFT,
         right=RIGHT,
         top=TOP,

@@ -64,6 +64,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 DASHBOARD_NEWEST_USERS = 5
 DASHBOARD_EVENTS = 8
 CHART_DAYS = 30
+NARROW_CHART = (360, 260)  # drawn for phones, where the wide one would shrink its labels
 MAX_SELECTED = 1_000
 CONFLICT = "Someone else changed this since you opened it. Reload the page and try again."
 
@@ -94,18 +95,20 @@ def get_or_404(repository: Any, row_id: int, **kwargs: Any) -> Any:
 def dashboard() -> ResponseReturnValue:
     stats = StatsRepository(db.session)
     daily = stats.daily(days=CHART_DAYS)
-    chart = line_chart(
-        daily.days,
-        [
-            ("users", "Sign-ups", daily.series["users"]),
-            ("items", "New items", daily.series["items"]),
-            ("posts", "New posts", daily.series["posts"]),
-        ],
-    )
+    series = [
+        ("users", "Sign-ups", daily.series["users"]),
+        ("items", "New items", daily.series["items"]),
+        ("posts", "New posts", daily.series["posts"]),
+    ]
+    charts = {
+        "wide": line_chart(daily.days, series),
+        "narrow": line_chart(daily.days, series, width=NARROW_CHART[0], height=NARROW_CHART[1]),
+    }
     return render_template(
         "admin/dashboard.html",
         counts=stats.counts(),
-        chart=chart,
+        chart=charts["wide"],
+        charts=charts,
         newest=UserRepository(db.session).newest(DASHBOARD_NEWEST_USERS),
         events=AuditRepository(db.session).latest(DASHBOARD_EVENTS),
     )
