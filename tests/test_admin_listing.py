@@ -33,7 +33,7 @@ def full_order(spec: ListSpec, params: ListParams) -> list[int]:
     """The ids in the order the database gives for the whole list (no paging)."""
     listing = ListRepository(db.session, spec)
     key = spec.sort_keys[params.sort]
-    stmt = spec.joins(listing.filtered(params, spec.id_column))  # a sort key may need a join
+    stmt = listing.filtered(params, spec.id_column)  # with the joins a sort key may need
     return list(db.session.scalars(stmt.order_by(*_order(key, spec.id_column, params.desc))))
 
 

@@ -301,10 +301,16 @@ class ListRepository:
         self.session = session
         self.spec = spec
 
-    def filtered(self, params: ListParams, *columns: Any) -> Select[Any]:
-        """``columns`` from the table's rows that match the search and the filters."""
+    def filtered(self, params: ListParams, *columns: Any, joined: bool = True) -> Select[Any]:
+        """``columns`` from the table's rows that match the search and the filters.
+
+        Search and filters never need the spec's joins (they exist for sorting and eager
+        loading), so counts and bulk targets leave them out: ``joined=False``.
+        """
         spec = self.spec
-        stmt = spec.joins(select(*columns).select_from(spec.entity))
+        stmt = select(*columns).select_from(spec.entity)
+        if joined:
+            stmt = spec.joins(stmt)
         if params.q and spec.search is not None:
             stmt = stmt.where(spec.search(params.q))
         for name, value in params.filters.items():
@@ -313,7 +319,7 @@ class ListRepository:
 
     def matching(self, params: ListParams) -> ColumnElement[bool]:
         """A condition on the table's id: the rows the list shows, over all its pages."""
-        return self.spec.id_column.in_(self.filtered(params, self.spec.id_column))
+        return self.spec.id_column.in_(self.filtered(params, self.spec.id_column, joined=False))
 
     def page(self, params: ListParams) -> KeysetPage:
         spec = self.spec
@@ -362,7 +368,8 @@ class ListRepository:
     def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
         cap = self.count_cap if cap is None else cap
-        limited = self.filtered(params, self.spec.id_column).limit(cap + 1).subquery()
+        matching = self.filtered(params, self.spec.id_column, joined=False)
+        limited = matching.limit(cap + 1).subquery()
         total = self.session.scalar(select(func.count()).select_from(limited)) or 0
         return (cap, True) if total > cap else (total, False)
 
