@@ -6,6 +6,7 @@ import json
 import re
 from datetime import timedelta
 from html import unescape
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions
-from webapp.admin import services
+from webapp.admin import services, views
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags, utcnow
 from webapp.repositories import AuditRepository
@@ -526,3 +527,47 @@ def test_the_audit_page_lists_changes(client: FlaskClient, admin: User, user: Us
     assert "admin.user.update" in html
     assert re.search(r"username</span>:\s*<del>alice</del>.*?<ins>alicia</ins>", html, re.S)
     assert f'href="/admin/users/{user.id}">user #{user.id}</a>' in html
+
+
+@pytest.mark.parametrize(
+    ("url_of", "field", "value"),
+    [
+        (lambda u: "/admin/users/new", "email", "alice@example.com"),
+        (lambda u: "/admin/users/new", "username", "Alice"),
+        (lambda u: f"/admin/users/{u.id}", "email", "alice@example.com"),
+        (lambda u: f"/admin/users/{u.id}", "username", "ALICE"),
+    ],
+)
+def test_a_lost_uniqueness_race_is_a_field_error_not_a_500(
+    client: FlaskClient,
+    admin: User,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
+    url_of: Any,
+    field: str,
+    value: str,
+) -> None:
+    """Another request takes the email or username between our check and our write."""
+    other = UserFactory(username="other", email="other@example.com")
+    db.session.commit()
+    monkeypatch.setattr(views, "_check_user_unique", lambda form, user: True)
+    data = {"email": "fresh@example.com", "username": "fresh", "password": NEW_PASSWORD}
+    data[field] = value
+    response = client.post(url_of(other), data={**data, "is_active": "y"})
+    assert response.status_code == 200
+    error = re.search(rf'id="{field}-error">([^<]+)<', text_of(response))
+    assert error is not None and f"Another account uses this {field}." in error.group(1)
+    assert fresh(User, other.id).email == "other@example.com"  # type: ignore[union-attr]
+    assert db.session.scalar(select(func.count()).select_from(User)) == 3
+
+
+def test_an_admin_may_demote_another_admin(client: FlaskClient, admin: User) -> None:
+    deputy = UserFactory(username="deputy", email="deputy@example.com", is_admin=True)
+    response = client.post(
+        f"/admin/users/{deputy.id}",
+        data={"email": deputy.email, "username": deputy.username, "is_active": "y"},
+    )
+    assert response.status_code == 302
+    assert fresh(User, deputy.id).is_admin is False  # type: ignore[union-attr]
+    (event,) = events("admin.user.update")
+    assert (event.before, event.after) == ({"is_admin": True}, {"is_admin": False})

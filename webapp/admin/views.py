@@ -310,16 +310,11 @@ def _check_user_unique(form: UserCreateForm | UserEditForm, user: User | None) -
     return ok
 
 
-def _commit_user_form(form: UserCreateForm | UserEditForm) -> bool:
-    """Commit; a uniqueness race becomes an error on the right field."""
-    try:
-        db.session.commit()
-    except IntegrityError as error:
-        db.session.rollback()
-        field = _unique_field(error, USER_UNIQUE) or "email"
-        getattr(form, field).errors.append(f"Another account uses this {field}.")
-        return False
-    return True
+def _unique_error(form: UserCreateForm | UserEditForm, error: IntegrityError) -> None:
+    """A uniqueness race (lost after the form's own check) as an error on the right field."""
+    db.session.rollback()
+    field = _unique_field(error, USER_UNIQUE) or "email"
+    getattr(form, field).errors.append(f"Another account uses this {field}.")
 
 
 # --- Users ------------------------------------------------------------------------------------
@@ -329,15 +324,19 @@ def _commit_user_form(form: UserCreateForm | UserEditForm) -> bool:
 def user_create() -> ResponseReturnValue:
     form = UserCreateForm()
     if form.validate_on_submit() and _check_user_unique(form, None):
-        user = services.create_user(
-            actor(),
-            email=form.email.data,
-            username=form.username.data,
-            password=form.password.data,
-            is_active=form.is_active.data,
-            is_admin=form.is_admin.data,
-        )
-        if _commit_user_form(form):
+        try:
+            user = services.create_user(
+                actor(),
+                email=form.email.data,
+                username=form.username.data,
+                password=form.password.data,
+                is_active=form.is_active.data,
+                is_admin=form.is_admin.data,
+            )
+            db.session.commit()
+        except IntegrityError as error:
+            _unique_error(form, error)
+        else:
             flash(f"User {user.username} created.", "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template("admin/user_form.html", form=form, user=None)
@@ -366,16 +365,18 @@ def user_edit(user_id: int) -> ResponseReturnValue:
         values = {name: getattr(form, name).data for name in services.USER_FIELDS}
         try:
             changed = services.update_user(actor(), user, values)
+            db.session.commit()
         except services.RuleError as error:
             db.session.rollback()
             form.form_errors.append(str(error))
+        except IntegrityError as error:
+            _unique_error(form, error)
         else:
-            if _commit_user_form(form):
-                flash(
-                    f"Saved {user.username}." if changed else "Nothing changed.",
-                    "success" if changed else "info",
-                )
-                return redirect(url_for("admin.user_edit", user_id=user.id))
+            flash(
+                f"Saved {user.username}." if changed else "Nothing changed.",
+                "success" if changed else "info",
+            )
+            return redirect(url_for("admin.user_edit", user_id=user.id))
     return _render_user(user, form=form)
 
 
@@ -545,8 +546,8 @@ def tag_edit(tag_id: int) -> ResponseReturnValue:
                 f"A tag named “{other.name}” already exists: merge into it instead."
             )
         else:
-            renamed = services.rename_tag(actor(), tag, form.name.data)
             try:
+                renamed = services.rename_tag(actor(), tag, form.name.data)
                 db.session.commit()
             except IntegrityError:
                 db.session.rollback()
