@@ -135,6 +135,11 @@ def test_dashboard_runs_a_fixed_number_of_queries(
 
 
 def test_create_a_user(client: FlaskClient, admin: User) -> None:
+    page = text_of(client.get("/admin/users/new"))
+    assert re.search(
+        r'<input checked id="is_active" name="is_active" type="checkbox" value="y">', page
+    )
+    assert "disabled" not in page
     response = client.post(
         "/admin/users/new",
         data={
@@ -247,6 +252,9 @@ def test_deactivating_a_user_ends_their_open_session(
 def test_an_admin_cannot_deactivate_or_demote_themselves(
     client: FlaskClient, admin: User, data: dict, message: str
 ) -> None:
+    page = text_of(client.get(f"/admin/users/{admin.id}"))
+    assert page.count("disabled") == 2  # both boxes, with a note that says why
+    assert "You cannot deactivate or demote yourself." in page
     response = client.post(
         f"/admin/users/{admin.id}",
         data={"email": admin.email, "username": admin.username, **data},

@@ -339,7 +339,7 @@ def user_create() -> ResponseReturnValue:
         else:
             flash(f"User {user.username} created.", "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
-    return render_template("admin/user_form.html", form=form, user=None)
+    return render_template("admin/user_form.html", form=form, user=None, is_self=False)
 
 
 def _render_user(
