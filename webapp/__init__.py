@@ -54,6 +54,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.admin.views import bp as admin_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cli import bp as cli_bp
     from webapp.items.views import bp as items_bp
@@ -61,7 +62,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.posts.views import bp as posts_bp
     from webapp.tags.views import bp as tags_bp
 
-    for bp in (main_bp, auth_bp, items_bp, posts_bp, tags_bp, cli_bp):
+    for bp in (main_bp, auth_bp, items_bp, posts_bp, tags_bp, admin_bp, cli_bp):
         app.register_blueprint(bp)
 
 

@@ -52,3 +52,14 @@ class UserRepository(BaseRepository[User]):
         if active_only:
             stmt = stmt.where(User.is_active.is_(True))
         return self.session.scalar(stmt) or 0
+
+    def active_admin_ids(self, *, lock: bool = False) -> set[int]:
+        """The ids of the active admins; ``lock`` holds their rows until the transaction ends.
+
+        Locking serialises concurrent changes to admins on PostgreSQL, so two admins removing
+        each other at the same moment cannot leave the site with none.
+        """
+        stmt = select(User.id).where(User.is_admin.is_(True), User.is_active.is_(True))
+        if lock:
+            stmt = stmt.with_for_update()
+        return set(self.session.scalars(stmt))

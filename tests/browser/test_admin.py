@@ -1,0 +1,179 @@
+"""Admin journeys in Chromium: search and deactivate, bulk across pages, CSV download."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.browser.conftest import LiveServer, screenshot
+from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from webapp.extensions import db
+from webapp.models import User
+
+
+def sign_in(page: Any, live_server: LiveServer, login: str) -> None:
+    page.goto(live_server("/auth/login"))
+    page.get_by_label("Email or username").fill(login)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server("/"))
+
+
+def make_rows(live_server: LiveServer, build: Any) -> None:
+    with live_server.app.app_context():
+        build()
+        db.session.commit()
+
+
+def test_an_admin_deactivates_a_user_whose_session_ends_on_the_next_click(
+    live_server: LiveServer, page: Any, browser: Any, backend: str
+) -> None:
+    def build() -> None:
+        UserFactory(username="root", email="root@example.com", is_admin=True)
+        UserFactory(username="victor", email="victor@example.com")
+        UserFactory(username="vicky", email="vicky@example.com")
+
+    make_rows(live_server, build)
+    their_context = browser.new_context()
+    theirs = their_context.new_page()
+    try:
+        sign_in(theirs, live_server, "victor")
+        assert theirs.get_by_role("button", name="Sign out").is_visible()
+
+        sign_in(page, live_server, "root")
+        page.get_by_role("link", name="Admin").click()
+        page.get_by_role("navigation", name="Admin").get_by_role("link", name="Users").click()
+        page.get_by_label("Search email or username").fill("victor")
+        page.get_by_role("button", name="Search", exact=True).click()
+        assert "q=victor" in page.url
+        rows = page.locator("table.admin-table tbody tr")
+        assert rows.count() == 1
+        screenshot(page, f"admin-users-search-{backend}")
+        rows.first.get_by_role("link", name="victor", exact=True).click()
+        page.get_by_label("Active (may sign in)").uncheck()
+        page.get_by_role("button", name="Save changes").click()
+        assert page.locator(".flash-success").inner_text() == "Saved victor."
+        assert not page.get_by_label("Active (may sign in)").is_checked()
+        screenshot(page, f"admin-user-edit-{backend}")
+
+        # Their very next click finds them signed out.
+        theirs.get_by_role("link", name="Home").click()
+        assert theirs.get_by_role("link", name="Sign in").is_visible()
+        assert theirs.get_by_role("button", name="Sign out").count() == 0
+    finally:
+        their_context.close()
+
+
+def test_bulk_deactivate_all_matching_rows_across_pages(
+    live_server: LiveServer, page: Any, backend: str
+) -> None:
+    def build() -> None:
+        UserFactory(username="root", email="root@example.com", is_admin=True)
+        for n in range(45):
+            UserFactory(username=f"crowd{n:02d}", email=f"crowd{n:02d}@example.com")
+        UserFactory(username="bystander")
+
+    make_rows(live_server, build)
+    sign_in(page, live_server, "root")
+    page.goto(live_server("/admin/users?q=crowd"))
+    assert page.locator("#list-summary").inner_text().startswith("45 users match the filters")
+    assert page.locator("table.admin-table tbody tr").count() == 20
+    page.get_by_role("link", name="Next \u203a").click()  # page 2 keeps the search
+    assert "q=crowd" in page.url and "after=" in page.url
+
+    page.get_by_label("Bulk action").select_option("deactivate")
+    page.get_by_role("button", name="Apply to all 45 matching").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Deactivate 45 users?"
+    screenshot(page, f"admin-bulk-confirm-{backend}")
+    page.get_by_role("button", name="Deactivate 45 users").click()
+    assert page.locator(".flash-success").inner_text() == "Deactivated 45 users."
+
+    page.get_by_label("Active", exact=True).select_option("no")
+    page.get_by_role("button", name="Search", exact=True).click()
+    assert page.locator("#list-summary").inner_text().startswith("45 users match the filters")
+
+    # Rows ticked on a later page, without any script: reactivate two of them.
+    page.get_by_role("link", name="Next \u203a").click()
+    page.get_by_label("Select user crowd24").check()
+    page.get_by_label("Select user crowd23").check()
+    page.get_by_label("Bulk action").select_option("activate")
+    page.get_by_role("button", name="Apply to selected").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Activate 2 users?"
+    page.get_by_role("button", name="Activate 2 users").click()
+    assert page.locator(".flash-success").inner_text() == "Activated 2 users."
+
+    with live_server.app.app_context():
+        active = set(db.session.scalars(select(User.username).where(User.is_active.is_(True))))
+    assert active == {"root", "bystander", "crowd23", "crowd24"}
+
+
+def test_csv_export_downloads_the_filtered_rows(
+    live_server: LiveServer, page: Any, tmp_path: Path, backend: str
+) -> None:
+    def build() -> None:
+        root = UserFactory(username="root", email="root@example.com", is_admin=True)
+        for title in ("Desk lamp", '=HYPERLINK("http://evil.example")', "Floor lamp"):
+            ItemFactory(owner=root, title=f"{title} lamp" if title.startswith("=") else title)
+        ItemFactory(owner=root, title="Kettle")
+        PostFactory(author=root, tags=[TagFactory(name="lamps")])
+
+    make_rows(live_server, build)
+    sign_in(page, live_server, "root")
+    page.goto(live_server("/admin/items?q=lamp&sort=title&dir=asc"))
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export CSV").click()
+    download = download_info.value
+    assert re.fullmatch(r"items-\d{8}-\d{6}\.csv", download.suggested_filename)
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    with target.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["title"] for row in rows] == [
+        '\'=HYPERLINK("http://evil.example") lamp',
+        "Desk lamp",
+        "Floor lamp",
+    ]
+    assert {row["owner"] for row in rows} == {"root"}
+    with live_server.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_admin_pages_look_finished_on_a_desktop_and_a_phone(
+    live_server: LiveServer, page: Any, phone_page: Any, backend: str
+) -> None:
+    def build() -> None:
+        root = UserFactory(username="root", email="root@example.com", is_admin=True)
+        tag = TagFactory(name="python")
+        for n in range(12):
+            member = UserFactory(username=f"member{n}", is_active=n % 5 != 0)
+            ItemFactory(owner=member, title=f"Camera {n}")
+            PostFactory(author=member, title=f"Notes {n}", tags=[tag])
+        ItemFactory(owner=root)
+
+    make_rows(live_server, build)
+    for current, kind in ((page, "desktop"), (phone_page, "phone")):
+        sign_in(current, live_server, "root")
+        for path, name in (
+            ("/admin/", "dashboard"),
+            ("/admin/users", "users"),
+            ("/admin/posts", "posts"),
+            ("/admin/audit", "audit"),
+        ):
+            response = current.goto(live_server(path))
+            assert response is not None and response.status == 200
+            overflow = current.evaluate(
+                "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+            )
+            assert overflow is False, f"{path} overflows on a {kind}"
+            screenshot(current, f"admin-{name}-{kind}-{backend}")
+    # One chart is shown on each screen (a narrow drawing on phones), with its numbers beside.
+    for current, view_box in ((page, "0 0 720 280"), (phone_page, "0 0 360 260")):
+        current.goto(live_server("/admin/"))
+        chart = current.get_by_role("img", name="Sign-ups, new items and new posts per day")
+        assert chart.count() == 1
+        assert chart.get_attribute("viewBox") == view_box
+        assert current.locator("table caption", has_text="New rows per day").count() == 1

@@ -1,0 +1,234 @@
+"""Bulk actions on selected rows or on every row matching the filters, and CSRF everywhere."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.helpers import AuthActions
+from webapp.extensions import db
+from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
+
+
+@pytest.fixture
+def admin(client: FlaskClient, auth: AuthActions, admin_user: User) -> User:
+    db.session.commit()
+    return auth.login(admin_user)
+
+
+def active_names() -> set[str]:
+    db.session.expire_all()
+    return set(db.session.scalars(select(User.username).where(User.is_active.is_(True))))
+
+
+def audit_actions() -> list[tuple[str, int | None]]:
+    stmt = select(AuditEvent.action, AuditEvent.target_id).order_by(AuditEvent.id)
+    return [(action, target) for action, target in db.session.execute(stmt)]
+
+
+def test_the_confirmation_page_says_how_many_rows_change_and_changes_nothing(
+    client: FlaskClient, admin: User
+) -> None:
+    for n in range(5):
+        UserFactory(username=f"crowd{n}", is_active=n != 0)
+    response = client.get("/admin/users/bulk?bulk=deactivate&scope=all&q=crowd")
+    assert response.status_code == 200
+    html = unescape(response.get_data(as_text=True))
+    assert "<h1>Deactivate 4 users?</h1>" in html
+    assert "5 users match the current filters." in html
+    assert "1 of them will not change" in html
+    assert re.findall(r"<li>(crowd\d)</li>", html) == ["crowd1", "crowd2", "crowd3", "crowd4"]
+    assert 'name="q" value="crowd"' in html and 'name="scope" value="all"' in html
+    assert active_names() == {
+        "root",
+        "crowd1",
+        "crowd2",
+        "crowd3",
+        "crowd4",
+    }  # a GET changes nothing
+
+
+def test_deactivate_all_matching_across_pages(app: Flask, client: FlaskClient, admin: User) -> None:
+    crowd = [UserFactory(username=f"crowd{n:02d}") for n in range(45)]
+    UserFactory(username="bystander")
+    theirs = app.test_client()
+    AuthActions(theirs).login(crowd[30])
+    versions = {u.id: u.session_version for u in crowd}
+
+    response = client.post(
+        "/admin/users/bulk",
+        data={"bulk": "deactivate", "scope": "all", "q": "crowd", "per_page": "20"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/users?q=crowd"
+    assert active_names() == {"root", "bystander"}
+    for user in db.session.scalars(select(User).where(User.username.like("crowd%"))):
+        assert user.session_version == versions[user.id] + 1
+    assert "Sign out" not in theirs.get("/").get_data(as_text=True)
+    assert "Deactivated 45 users." in client.get("/admin/users?q=crowd").get_data(as_text=True)
+    logged = audit_actions()
+    assert len(logged) == 45 and {action for action, _ in logged} == {"admin.user.deactivate"}
+    event = db.session.scalars(select(AuditEvent)).first()
+    assert event is not None and event.actor_id == admin.id
+    assert event.before is not None and event.before["is_active"] is True
+    assert event.after == {"is_active": False}
+
+
+def test_activate_selected_rows_only(client: FlaskClient, admin: User) -> None:
+    sleepers = [UserFactory(username=f"sleeper{n}", is_active=False) for n in range(3)]
+    chosen = [sleepers[0].id, sleepers[2].id]
+    response = client.post(
+        "/admin/users/bulk", data={"bulk": "activate", "scope": "selected", "ids": chosen}
+    )
+    assert response.status_code == 302
+    assert active_names() == {"root", "sleeper0", "sleeper2"}
+    assert audit_actions() == [
+        ("admin.user.activate", chosen[0]),
+        ("admin.user.activate", chosen[1]),
+    ]
+
+
+def test_bulk_actions_leave_the_admin_themselves_out(client: FlaskClient, admin: User) -> None:
+    other_admin = UserFactory(username="deputy", is_admin=True)
+    UserFactory(username="plain")
+    html = unescape(
+        client.get(
+            f"/admin/users/bulk?bulk=delete&scope=selected&ids={admin.id}&ids={other_admin.id}"
+        ).get_data(as_text=True)
+    )
+    assert "<h1>Delete 1 user?</h1>" in html
+    assert "Your own account is left out" in html
+
+    for action in ("deactivate", "delete"):
+        client.post("/admin/users/bulk", data={"bulk": action, "scope": "all"})
+        me = db.session.get(User, admin.id)
+        assert me is not None and me.is_active and me.is_admin
+    db.session.expire_all()
+    assert set(db.session.scalars(select(User.username))) == {"root"}
+
+
+def test_bulk_delete_users_takes_their_rows(client: FlaskClient, admin: User) -> None:
+    doomed = UserFactory(username="doomed")
+    doomed_id, email = doomed.id, doomed.email
+    ItemFactory.create_batch(2, owner=doomed)
+    PostFactory(author=doomed, tags=[TagFactory(name="kept")])
+    client.post("/admin/users/bulk", data={"bulk": "delete", "scope": "selected", "ids": doomed_id})
+    db.session.expire_all()
+    assert db.session.get(User, doomed_id) is None
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Post)) == 0
+    assert db.session.scalar(select(Tag.name)) == "kept"
+    (event,) = db.session.scalars(select(AuditEvent))
+    assert event.action == "admin.user.delete" and event.before == {
+        "email": email,
+        "username": "doomed",
+        "is_active": True,
+        "is_admin": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "model", "make"),
+    [
+        ("items", Item, lambda n: ItemFactory(title=f"bulk {n}")),
+        ("posts", Post, lambda n: PostFactory(title=f"bulk {n}", tags=[TagFactory()])),
+        ("tags", Tag, lambda n: TagFactory(name=f"bulk-{n}")),
+    ],
+)
+def test_bulk_delete_on_every_table(
+    client: FlaskClient, admin: User, table: str, model: type, make: object
+) -> None:
+    for n in range(4):
+        make(n)  # type: ignore[operator]
+    keeper = make("keep")  # type: ignore[operator]
+    html = unescape(
+        client.get(f"/admin/{table}/bulk?bulk=delete&scope=all&q=bulk").get_data(as_text=True)
+    )
+    assert f"<h1>Delete 5 {table}?</h1>" in html
+    response = client.post(
+        f"/admin/{table}/bulk", data={"bulk": "delete", "scope": "selected", "ids": [keeper.id]}
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(model)) == 4
+    client.post(f"/admin/{table}/bulk", data={"bulk": "delete", "scope": "all", "q": "bulk"})
+    assert db.session.scalar(select(func.count()).select_from(model)) == 0
+    assert len(audit_actions()) == 5
+    assert db.session.scalar(select(func.count()).select_from(post_tags)) == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "flash"),
+    [
+        ("bulk=&scope=all", "Choose what to do with the rows."),
+        ("bulk=explode&scope=all", "Choose what to do with the rows."),
+        ("bulk=deactivate&scope=selected", "Select at least one user first."),
+        (
+            "bulk=deactivate&scope=selected&ids=abc&ids=99999999999",
+            "Select at least one user first.",
+        ),
+    ],
+)
+def test_a_bulk_request_without_an_action_or_rows_goes_back(
+    client: FlaskClient, admin: User, query: str, flash: str
+) -> None:
+    response = client.get(f"/admin/users/bulk?{query}&active=yes")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/users?active=yes"
+    assert flash in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_nothing_to_change_shows_no_button(client: FlaskClient, admin: User) -> None:
+    UserFactory(username="already", is_active=True)
+    html = client.get("/admin/users/bulk?bulk=activate&scope=all&q=already").get_data(as_text=True)
+    assert "<h1>Nothing to activate</h1>" in html
+    assert (
+        'type="submit"' not in html.split("<main", 1)[1].split("</main>")[0].split("Nothing to")[1]
+    )
+
+
+def admin_form_posts(app: Flask) -> list[tuple[str, str]]:
+    """Every admin URL rule that accepts POST, with ids filled in."""
+    rules = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("admin.") and "POST" in (rule.methods or set()):
+            rules.append((rule.endpoint, rule.rule))
+    return sorted(rules)
+
+
+def test_every_admin_form_needs_a_csrf_token(app: Flask, client: FlaskClient, admin: User) -> None:
+    user = UserFactory(username="target")
+    item = ItemFactory(owner=user)
+    post = PostFactory(author=user, tags=[TagFactory(name="t1")])
+    tag = TagFactory(name="t2")
+    db.session.commit()
+    ids = {"user_id": user.id, "item_id": item.id, "post_id": post.id, "tag_id": tag.id}
+    posted = admin_form_posts(app)
+    assert len(posted) >= 14  # every table's bulk, and every create / edit / delete form
+    payload = {
+        "bulk": "delete",
+        "scope": "all",
+        "email": "x@example.com",
+        "username": "xx-user",
+        "password": "long-enough-password",
+        "confirm": "long-enough-password",
+        "title": "t",
+        "name": "new-name",
+        "target": "t1",
+        "version": "1",
+    }
+    for _endpoint, rule in posted:
+        url = re.sub(r"<int\([^)]*\):(\w+)>", lambda m: str(ids[m.group(1)]), rule)
+        response = client.post(url, data=payload, csrf=False)
+        assert response.status_code == 400, url
+        assert "Bad request" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Tag)) == 2

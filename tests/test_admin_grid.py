@@ -1,0 +1,181 @@
+"""The authorization grid, generated from the app's URL map.
+
+Every rule, method and role (anonymous, an ordinary user, the owner of the rows the URL names,
+an admin) is requested and its status compared with ``EXPECTED``. A route added later
+without an entry here fails ``test_every_route_has_an_expectation`` (and its own grid cases),
+so nobody can add a page without saying who may see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import BASE_TEST_CONFIG
+from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.helpers import AuthActions
+from webapp import create_app
+from webapp.extensions import db
+
+ROLES = ("anonymous", "user", "owner", "admin")
+SIGN_IN = 302  # anonymous visitors of a protected page are sent to the sign-in page
+ADMIN_ONLY = (SIGN_IN, 403, 403, 200)
+ADMIN_FORM_ERROR = (SIGN_IN, 403, 403, 200)  # an empty form comes back with its errors
+# An edit form whose fields are absent keeps the row's values (WTForms), so it saves.
+ADMIN_REDIRECT = (SIGN_IN, 403, 403, 302)  # the action is done (or refused) and redirects
+EVERYONE = (200, 200, 200, 200)
+
+# (endpoint, method) -> status for (anonymous, user, owner, admin).
+# POSTs carry a valid CSRF token and no other data.
+EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
+    ("static", "GET"): EVERYONE,
+    ("main.index", "GET"): EVERYONE,
+    ("main.healthz", "GET"): EVERYONE,
+    ("auth.login", "GET"): (200, 302, 302, 302),
+    ("auth.login", "POST"): (200, 302, 302, 302),
+    ("auth.logout", "POST"): (SIGN_IN, 302, 302, 302),
+    ("admin.dashboard", "GET"): ADMIN_ONLY,
+    ("admin.users", "GET"): ADMIN_ONLY,
+    ("admin.users_export", "GET"): ADMIN_ONLY,
+    ("admin.users_bulk", "GET"): ADMIN_REDIRECT,  # no action chosen: back to the list
+    ("admin.users_bulk", "POST"): ADMIN_REDIRECT,
+    ("admin.user_create", "GET"): ADMIN_ONLY,
+    ("admin.user_create", "POST"): ADMIN_FORM_ERROR,
+    ("admin.user_edit", "GET"): ADMIN_ONLY,
+    ("admin.user_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.user_password", "POST"): ADMIN_FORM_ERROR,
+    ("admin.user_delete", "GET"): ADMIN_ONLY,
+    ("admin.user_delete", "POST"): ADMIN_REDIRECT,
+    ("admin.items", "GET"): ADMIN_ONLY,
+    ("admin.items_export", "GET"): ADMIN_ONLY,
+    ("admin.items_bulk", "GET"): ADMIN_REDIRECT,
+    ("admin.items_bulk", "POST"): ADMIN_REDIRECT,
+    ("admin.item_edit", "GET"): ADMIN_ONLY,
+    ("admin.item_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.item_delete", "GET"): ADMIN_ONLY,
+    ("admin.item_delete", "POST"): ADMIN_REDIRECT,
+    ("admin.posts", "GET"): ADMIN_ONLY,
+    ("admin.posts_export", "GET"): ADMIN_ONLY,
+    ("admin.posts_bulk", "GET"): ADMIN_REDIRECT,
+    ("admin.posts_bulk", "POST"): ADMIN_REDIRECT,
+    ("admin.post_edit", "GET"): ADMIN_ONLY,
+    ("admin.post_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.post_delete", "GET"): ADMIN_ONLY,
+    ("admin.post_delete", "POST"): ADMIN_REDIRECT,
+    ("admin.tags", "GET"): ADMIN_ONLY,
+    ("admin.tags_export", "GET"): ADMIN_ONLY,
+    ("admin.tags_bulk", "GET"): ADMIN_REDIRECT,
+    ("admin.tags_bulk", "POST"): ADMIN_REDIRECT,
+    ("admin.tag_edit", "GET"): ADMIN_ONLY,
+    ("admin.tag_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.tag_merge", "POST"): ADMIN_FORM_ERROR,
+    ("admin.tag_delete", "GET"): ADMIN_ONLY,
+    ("admin.tag_delete", "POST"): ADMIN_REDIRECT,
+    ("admin.audit", "GET"): ADMIN_ONLY,
+    ("admin.audit_export", "GET"): ADMIN_ONLY,
+}
+
+# How a URL argument is filled in, from the rows the grid's world holds (see ``world``).
+URL_ARGUMENTS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "user_id": lambda rows: rows["owner"].id,
+    "item_id": lambda rows: rows["item"].id,
+    "post_id": lambda rows: rows["post"].id,
+    "tag_id": lambda rows: rows["tag"].id,
+    "name": lambda rows: rows["tag"].name,
+    "username": lambda rows: rows["owner"].username,
+    "filename": lambda rows: "css/site.css",
+}
+
+
+def _url_map_routes() -> list[tuple[str, str, str]]:
+    """(endpoint, method, rule) for every route of a freshly built app."""
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append((rule.endpoint, method, rule.rule))
+    return sorted(routes)
+
+
+ROUTES = _url_map_routes()
+
+
+def test_every_route_has_an_expectation() -> None:
+    found = {(endpoint, method) for endpoint, method, _ in ROUTES}
+    missing = sorted(found - EXPECTED.keys())
+    stale = sorted(EXPECTED.keys() - found)
+    assert not missing, f"routes without an entry in EXPECTED: {missing}"
+    assert not stale, f"entries in EXPECTED for routes that no longer exist: {stale}"
+
+
+def test_the_grid_covers_every_admin_route_and_every_role() -> None:
+    admin_routes = [r for r in ROUTES if r[0].startswith("admin.")]
+    assert len(admin_routes) >= 35
+    assert len(ROUTES) * len(ROLES) == len(GRID)
+
+
+@pytest.fixture
+def world(app: Flask) -> dict[str, Any]:
+    """An owner with an item and a tagged post, another user, and an admin (all committed)."""
+    owner = UserFactory(username="olivia", email="olivia@example.com")
+    tag = TagFactory(name="grid")
+    rows = {
+        "owner": owner,
+        "user": UserFactory(username="mallory", email="mallory@example.com"),
+        "admin": UserFactory(username="root", email="root@example.com", is_admin=True),
+        "item": ItemFactory(owner=owner),
+        "post": PostFactory(author=owner, tags=[tag]),
+        "tag": tag,
+    }
+    db.session.commit()
+    return rows
+
+
+def build_url(rule: str, rows: dict[str, Any]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in URL_ARGUMENTS:
+            pytest.fail(f"no value for URL argument {name!r} in {rule}: add it to URL_ARGUMENTS")
+        return str(URL_ARGUMENTS[name](rows))
+
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", fill, rule)
+
+
+GRID = [
+    pytest.param(endpoint, method, rule, role, id=f"{endpoint}-{method}-{role}")
+    for endpoint, method, rule in ROUTES
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule", "role"), GRID)
+def test_route_answers_each_role_as_expected(
+    client: FlaskClient,
+    auth: AuthActions,
+    world: dict[str, Any],
+    endpoint: str,
+    method: str,
+    rule: str,
+    role: str,
+) -> None:
+    expected_by_role = EXPECTED.get((endpoint, method))
+    if expected_by_role is None:
+        pytest.fail(f"{method} {rule} ({endpoint}) has no entry in EXPECTED")
+    expected = expected_by_role[ROLES.index(role)]
+    if role != "anonymous":
+        auth.login(world[role])
+    url = build_url(rule, world)
+    response = client.open(url, method=method, data={} if method == "POST" else None)
+    try:
+        assert response.status_code == expected, f"{role} {method} {url}"
+        if role == "anonymous" and endpoint.startswith("admin."):
+            assert response.headers["Location"].startswith("/auth/login?next=%2Fadmin")
+        if expected == 403:
+            assert "You do not have permission" in response.get_data(as_text=True)
+    finally:
+        response.close()  # a static file response holds the file open until closed

@@ -1,0 +1,399 @@
+"""One list machinery for every admin table: search, filters, sort, keyset pages, export.
+
+A table is described once by a ``ListSpec`` (its rows, joins, named eager loading, sort keys,
+search and filters); ``ListRepository`` turns a spec and the request's ``ListParams`` into SQL.
+
+Pages are keyset (cursor) pages: a page is "the rows after (or before) this sort value and
+id", so a deep page costs what page 1 costs. Counts stop at a cap instead of scanning a huge
+table. Exports stream one query's rows in batches, so memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    SQLColumnExpression,
+    TypeDecorator,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm.interfaces import ORMOption
+
+from webapp.repositories.base import SessionLike
+from webapp.validation import has_control_chars
+
+PER_PAGE_CHOICES = (20, 50, 100)
+DEFAULT_PER_PAGE = PER_PAGE_CHOICES[0]
+# Counting stops here: past it a list says "10,000+" instead of scanning the whole table.
+COUNT_CAP = 10_000
+EXPORT_BATCH = 1_000
+MAX_TEXT_ARG = 100
+MAX_CURSOR_LENGTH = 400
+
+# A column, a mapped attribute (``User.email``) or any SQL expression standing for one.
+Expr = SQLColumnExpression[Any]
+
+
+def as_column(expr: Expr) -> ColumnElement[Any]:
+    """The Core column expression behind ``expr``."""
+    if isinstance(expr, QueryableAttribute):
+        return expr.expression
+    assert isinstance(expr, ColumnElement)
+    return expr
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A column (or expression) a list can be ordered by; ties are broken by the row id."""
+
+    expr: Expr
+    descending_first: bool = False
+    nullable: bool = False
+
+    @property
+    def column(self) -> ColumnElement[Any]:
+        return as_column(self.expr)
+
+    @property
+    def python_type(self) -> type:
+        sql_type = self.column.type
+        if isinstance(sql_type, TypeDecorator):
+            sql_type = sql_type.impl_instance
+        try:
+            return sql_type.python_type
+        except NotImplementedError:  # a key without a type cannot carry a cursor
+            return object
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """A filter: the condition for a value; ``choices`` lists the allowed values (else text)."""
+
+    build: Callable[[str], ColumnElement[bool]]
+    choices: tuple[str, ...] | None = None
+
+    def accepts(self, value: str) -> bool:
+        return self.choices is None or value in self.choices
+
+
+def _no_joins(stmt: Select[Any]) -> Select[Any]:
+    return stmt
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """Everything the machinery needs to know about one table's list."""
+
+    name: str
+    entity: type[Any]
+    id_column: Expr
+    sort_keys: Mapping[str, SortKey]
+    default_sort: str
+    export_columns: Sequence[tuple[str, Expr]]
+    joins: Callable[[Select[Any]], Select[Any]] = _no_joins
+    # The page's eager loading, named: many-to-one by the join, collections by selectinload.
+    options: Sequence[ORMOption] = ()
+    extra_columns: Sequence[Expr] = ()
+    search: Callable[[str], ColumnElement[bool]] | None = None
+    filters: Mapping[str, FilterSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.default_sort not in self.sort_keys:
+            raise ValueError(f"{self.name}: default sort {self.default_sort!r} is not a sort key")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a sorted list: the sort value and the id of a boundary row."""
+
+    value: Any
+    id: int
+
+    def encode(self) -> str:
+        value = self.value
+        if isinstance(value, datetime):
+            value = {"dt": value.isoformat()}
+        raw = json.dumps([value, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, key: SortKey) -> Cursor | None:
+        """The cursor ``text`` encodes, or ``None`` if it is not one for ``key``."""
+        if not text or len(text) > MAX_CURSOR_LENGTH:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            value, row_id = json.loads(raw)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            return None
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or abs(row_id) > 2**31:
+            return None
+        value = _decode_value(value, key)
+        if value is _INVALID:
+            return None
+        return cls(value=value, id=row_id)
+
+
+_INVALID = object()
+
+
+def _decode_value(value: Any, key: SortKey) -> Any:
+    expected = key.python_type
+    if value is None:
+        return None if key.nullable else _INVALID
+    if expected is datetime:
+        if not (isinstance(value, dict) and isinstance(value.get("dt"), str)):
+            return _INVALID
+        try:
+            parsed = datetime.fromisoformat(value["dt"])
+        except ValueError:
+            return _INVALID
+        return parsed if parsed.tzinfo is not None else _INVALID
+    if expected is bool:
+        return value if isinstance(value, bool) else _INVALID
+    if expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+        return value if ok else _INVALID
+    if expected is str:
+        ok = isinstance(value, str) and len(value) <= 1000 and not has_control_chars(value)
+        return value if ok else _INVALID
+    return _INVALID
+
+
+def clean_text(value: str | None, limit: int = MAX_TEXT_ARG) -> str:
+    """Query-string text made safe for SQL: control characters dropped, trimmed, bounded."""
+    text = "".join(ch for ch in (value or "") if not has_control_chars(ch))
+    return text.strip()[:limit]
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """What a request asks of a list, already checked against the table's spec."""
+
+    q: str = ""
+    filters: Mapping[str, str] = field(default_factory=dict)
+    sort: str = ""
+    desc: bool = False
+    per_page: int = DEFAULT_PER_PAGE
+    after: Cursor | None = None
+    before: Cursor | None = None
+    last: bool = False
+
+    def query_args(self, spec: ListSpec, *, with_sort: bool = True) -> dict[str, Any]:
+        """The filters (and sort) as query-string arguments, without a cursor."""
+        args: dict[str, Any] = {}
+        if self.q:
+            args["q"] = self.q
+        args.update(self.filters)
+        if with_sort and (self.sort != spec.default_sort or self.desc != _default_desc(spec)):
+            args["sort"] = self.sort
+            args["dir"] = "desc" if self.desc else "asc"
+        if self.per_page != DEFAULT_PER_PAGE:
+            args["per_page"] = str(self.per_page)
+        return args
+
+
+def _default_desc(spec: ListSpec, sort: str | None = None) -> bool:
+    return spec.sort_keys[sort or spec.default_sort].descending_first
+
+
+def parse_params(spec: ListSpec, args: Mapping[str, str]) -> ListParams:
+    """Read a list's parameters from query-string (or form) arguments; odd values are ignored."""
+    sort = args.get("sort", "")
+    if sort not in spec.sort_keys:
+        sort = spec.default_sort
+    direction = args.get("dir", "")
+    desc = direction == "desc" if direction in {"asc", "desc"} else _default_desc(spec, sort)
+    per_page_text = args.get("per_page", "")
+    per_page = int(per_page_text) if per_page_text.isdigit() and len(per_page_text) < 5 else 0
+    if per_page not in PER_PAGE_CHOICES:
+        per_page = DEFAULT_PER_PAGE
+    filters = {}
+    for name, spec_filter in spec.filters.items():
+        value = clean_text(args.get(name))
+        if value and spec_filter.accepts(value):
+            filters[name] = value
+    key = spec.sort_keys[sort]
+    after = Cursor.decode(args.get("after", ""), key)
+    before = None if after else Cursor.decode(args.get("before", ""), key)
+    last = not (after or before) and args.get("last") == "1"
+    return ListParams(
+        q=clean_text(args.get("q")) if spec.search else "",
+        filters=filters,
+        sort=sort,
+        desc=desc,
+        per_page=per_page,
+        after=after,
+        before=before,
+        last=last,
+    )
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """One page of a keyset-paginated list and the cursors to the pages around it."""
+
+    rows: Sequence[Row[Any]]
+    params: ListParams
+    has_prev: bool
+    has_next: bool
+    first_cursor: str | None
+    last_cursor: str | None
+    total: int
+    total_capped: bool
+
+    @property
+    def items(self) -> list[Any]:
+        """The rows' entities (the first column of every row)."""
+        return [row[0] for row in self.rows]
+
+
+def _order(key: SortKey, id_column: Expr, desc: bool) -> list[Any]:
+    expr = key.column
+    if desc:
+        primary = expr.desc().nulls_first() if key.nullable else expr.desc()
+        return [primary, id_column.desc()]
+    primary = expr.asc().nulls_last() if key.nullable else expr.asc()
+    return [primary, id_column.asc()]
+
+
+def _after(key: SortKey, id_column: Expr, cursor: Cursor, desc: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``cursor`` in the order ``_order(key, desc)`` gives.
+
+    NULLs come last going up and first going down, so either direction is the exact
+    reverse of the other and "previous" pages are "next" pages read backwards.
+    """
+    expr, value, row_id = key.column, cursor.value, cursor.id
+    if not key.nullable:
+        if desc:
+            return tuple_(expr, id_column) < tuple_(value, row_id)
+        return tuple_(expr, id_column) > tuple_(value, row_id)
+    if value is None:
+        if desc:
+            return or_(and_(expr.is_(None), id_column < row_id), expr.is_not(None))
+        return and_(expr.is_(None), id_column > row_id)
+    if desc:
+        return or_(expr < value, and_(expr == value, id_column < row_id))
+    return or_(expr > value, and_(expr == value, id_column > row_id), expr.is_(None))
+
+
+class ListRepository:
+    """Runs one table's list: a page, a capped count, the ids for a bulk action, an export."""
+
+    count_cap: ClassVar[int] = COUNT_CAP
+
+    def __init__(self, session: SessionLike, spec: ListSpec) -> None:
+        self.session = session
+        self.spec = spec
+
+    def filtered(self, params: ListParams, *columns: Any, joined: bool = True) -> Select[Any]:
+        """``columns`` from the table's rows that match the search and the filters.
+
+        Search and filters never need the spec's joins (they exist for sorting and eager
+        loading), so counts and bulk targets leave them out: ``joined=False``.
+        """
+        spec = self.spec
+        stmt = select(*columns).select_from(spec.entity)
+        if joined:
+            stmt = spec.joins(stmt)
+        if params.q and spec.search is not None:
+            stmt = stmt.where(spec.search(params.q))
+        for name, value in params.filters.items():
+            stmt = stmt.where(spec.filters[name].build(value))
+        return stmt
+
+    def matching(self, params: ListParams) -> ColumnElement[bool]:
+        """A condition on the table's id: the rows the list shows, over all its pages."""
+        return self.spec.id_column.in_(self.filtered(params, self.spec.id_column, joined=False))
+
+    def page(self, params: ListParams) -> KeysetPage:
+        spec = self.spec
+        key = spec.sort_keys[params.sort]
+        stmt = self.filtered(params, spec.entity, *spec.extra_columns).options(*spec.options)
+        stmt = stmt.add_columns(
+            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+        )
+
+        backwards = params.before is not None or params.last
+        cursor = params.before or params.after
+        if cursor is not None:
+            stmt = stmt.where(_after(key, spec.id_column, cursor, params.desc != backwards))
+        stmt = stmt.order_by(*_order(key, spec.id_column, params.desc != backwards))
+        rows = list(self.session.execute(stmt.limit(params.per_page + 1)))
+        more = len(rows) > params.per_page
+        rows = rows[: params.per_page]
+        if backwards:
+            rows.reverse()
+
+        if cursor is not None and not rows:
+            # The rows around the cursor went (deleted, filtered out): start again.
+            last = params.after is not None
+            return self.page(replace(params, after=None, before=None, last=last))
+
+        if params.before is not None:
+            has_prev, has_next = more, True
+        elif params.after is not None:
+            has_prev, has_next = True, more
+        elif params.last:
+            has_prev, has_next = more, False
+        else:
+            has_prev, has_next = False, more
+        total, capped = self.count(params)
+        return KeysetPage(
+            rows=rows,
+            params=params,
+            has_prev=has_prev,
+            has_next=has_next,
+            first_cursor=Cursor(rows[0].sort_value, rows[0].row_id).encode() if rows else None,
+            last_cursor=Cursor(rows[-1].sort_value, rows[-1].row_id).encode() if rows else None,
+            total=total,
+            total_capped=capped,
+        )
+
+    def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
+        """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
+        cap = self.count_cap if cap is None else cap
+        matching = self.filtered(params, self.spec.id_column, joined=False)
+        limited = matching.limit(cap + 1).subquery()
+        total = self.session.scalar(select(func.count()).select_from(limited)) or 0
+        return (cap, True) if total > cap else (total, False)
+
+    def export_rows(self, params: ListParams, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
+        """Every matching row's export columns, in the list's order, fetched ``batch`` at a time.
+
+        One query, read through a server-side cursor on PostgreSQL (``yield_per``), so a
+        million rows pass through in flat memory and are sorted once.
+        """
+        spec = self.spec
+        key = spec.sort_keys[params.sort]
+        columns = [as_column(c).label(f"c{i}") for i, (_, c) in enumerate(spec.export_columns)]
+        stmt = self.filtered(params, *columns).order_by(*_order(key, spec.id_column, params.desc))
+        result = self.session.execute(stmt, execution_options={"yield_per": batch})
+        try:
+            yield from result
+        finally:
+            result.close()
+
+    @property
+    def export_header(self) -> list[str]:
+        return [header for header, _ in self.spec.export_columns]
+
+
+def nothing() -> ColumnElement[bool]:
+    """A condition no row meets (an empty selection)."""
+    return false()
