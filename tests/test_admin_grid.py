@@ -39,6 +39,27 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("auth.login", "GET"): (200, 302, 302, 302),
     ("auth.login", "POST"): (200, 302, 302, 302),
     ("auth.logout", "POST"): (SIGN_IN, 302, 302, 302),
+    # Items are private: anyone but the owner (admins included) gets a 404.
+    ("items.index", "GET"): (SIGN_IN, 200, 200, 200),
+    ("items.create", "GET"): (SIGN_IN, 200, 200, 200),
+    ("items.create", "POST"): (SIGN_IN, 200, 200, 200),  # the empty form comes back
+    ("items.detail", "GET"): (SIGN_IN, 404, 200, 404),
+    ("items.edit", "GET"): (SIGN_IN, 404, 200, 404),
+    ("items.edit", "POST"): (SIGN_IN, 404, 200, 404),
+    ("items.delete", "GET"): (SIGN_IN, 404, 200, 404),
+    ("items.delete", "POST"): (SIGN_IN, 404, 302, 404),
+    # Posts are public; their author or an admin may change them.
+    ("posts.index", "GET"): EVERYONE,
+    ("posts.detail", "GET"): EVERYONE,
+    ("posts.create", "GET"): (SIGN_IN, 200, 200, 200),
+    ("posts.create", "POST"): (SIGN_IN, 200, 200, 200),
+    ("posts.edit", "GET"): (SIGN_IN, 403, 200, 200),
+    ("posts.edit", "POST"): (SIGN_IN, 403, 200, 200),
+    ("posts.delete", "GET"): (SIGN_IN, 403, 200, 200),
+    ("posts.delete", "POST"): (SIGN_IN, 403, 302, 302),
+    ("tags.index", "GET"): EVERYONE,
+    ("tags.detail", "GET"): EVERYONE,
+    ("main.readyz", "GET"): (503, 503, 503, 503),  # test databases are not made by migrations
     ("admin.dashboard", "GET"): ADMIN_ONLY,
     ("admin.users", "GET"): ADMIN_ONLY,
     ("admin.users_export", "GET"): ADMIN_ONLY,
