@@ -62,7 +62,7 @@ def test_an_admin_deactivates_a_user_whose_session_ends_on_the_next_click(
 
         # Their very next click finds them signed out.
         theirs.get_by_role("link", name="Home").click()
-        assert theirs.get_by_role("link", name="Sign in").is_visible()
+        assert theirs.get_by_role("link", name="Sign in", exact=True).is_visible()
         assert theirs.get_by_role("button", name="Sign out").count() == 0
     finally:
         their_context.close()
