@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.config import load_config
+from webapp.web import FormRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.request_class = FormRequest
     app.config.from_mapping(load_config(Path(app.instance_path), test_config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
@@ -43,11 +45,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.account.views import bp as account_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cli import bp as cli_bp
     from webapp.main.views import bp as main_bp
+    from webapp.users.views import bp as users_bp
 
-    for bp in (main_bp, auth_bp, cli_bp):
+    for bp in (main_bp, auth_bp, account_bp, users_bp, cli_bp):
         app.register_blueprint(bp)
 
 
