@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
-from webapp.auth.forms import NewPasswordForm, current_password_field, email_field, username_field
+from webapp.auth.forms import (
+    NewPasswordForm,
+    TextForm,
+    current_password_field,
+    email_field,
+    username_field,
+)
 
 
-class AccountForm(FlaskForm):
+class AccountForm(TextForm):
     email = email_field()
     username = username_field()
     # Asked for only when the email address changes (see the view).
@@ -21,6 +26,6 @@ class PasswordChangeForm(NewPasswordForm):
     submit = SubmitField("Change password")
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(TextForm):
     password = current_password_field("Your password")
     submit = SubmitField("Delete my account")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
@@ -55,7 +55,8 @@ def index() -> ResponseReturnValue:
 @per_user_limit
 def edit() -> ResponseReturnValue:
     user = _me()
-    form = AccountForm(obj=user)
+    # Filled from the account to start with; a POST is judged on what it sent alone.
+    form = AccountForm(obj=user if request.method == "GET" else None)
     if not form.validate_on_submit():
         return render_template("account/edit.html", form=form, user=user)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -34,6 +35,20 @@ TAKEN = {
     "email": "An account already uses this email address.",
     "username": "This username is taken. Choose another one.",
 }
+
+
+class TextForm(FlaskForm):
+    """A form whose fields take text from the posted form alone.
+
+    Flask-WTF would also feed uploaded files and JSON bodies into the fields, where a file
+    object or a number breaks the length checks (a 500). Here such a field is simply missing,
+    and the form says so beside it.
+    """
+
+    class Meta:
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            return (request.form or None) if data is not None else None
 
 
 class ReadableText:
@@ -83,7 +98,7 @@ def current_password_field(label: str = "Current password", *, required: bool = 
     )
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(TextForm):
     """A new password and its repetition, checked against the password rules."""
 
     password = PasswordField(
@@ -111,7 +126,7 @@ class NewPasswordForm(FlaskForm):
             raise StopValidation(str(error)) from error
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     login = StringField(
         "Email or username",
         filters=[strip],
@@ -143,7 +158,7 @@ class RegisterForm(NewPasswordForm):
         return self.email.data, self.username.data
 
 
-class ForgotForm(FlaskForm):
+class ForgotForm(TextForm):
     email = email_field(autofocus=True)
     submit = SubmitField("Email me a link")
 
