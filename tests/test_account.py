@@ -645,3 +645,54 @@ def test_wrong_types_in_a_json_body_are_errors_beside_the_fields(
     assert response.status_code == 200
     assert fields <= set(field_errors(text(response)))
     assert users_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"email": "not-an-email"}, "email", "Enter a valid email address"),
+        ({"email": ""}, "email", "This field is required."),
+        ({"username": "ab"}, "username", "Use 3 to 50 characters"),
+        ({"username": "has space"}, "username", "Use 3 to 50 characters"),
+        ({"username": "y" * 51}, "username", "longer than 50 characters"),
+    ],
+)
+def test_editing_follows_the_registration_rules(
+    client: FlaskClient, me: User, values: dict[str, str], field: str, message: str
+) -> None:
+    before = users_snapshot()
+    response = edit(client, **values)
+    assert response.status_code == 200
+    assert message in field_errors(text(response))[field]
+    assert users_snapshot() == before
+
+
+LIMITED: dict[str, Any] = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_ACCOUNT_USER": "2 per hour",
+    "RATELIMIT_CONFIRM_RESEND_USER": "1 per hour",
+}
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+@pytest.mark.parametrize("url", ["/account/delete", "/account/password", "/account/edit"])
+def test_forms_that_check_my_password_are_limited_per_account(
+    app: Flask, client: FlaskClient, me: User, url: str
+) -> None:
+    for _ in range(2):
+        assert client.post(url, data={}).status_code == 200  # refused before any hashing
+    response = client.post(url, data={})
+    assert response.status_code == 429
+    assert "You can try again in" in text(response)
+    assert client.get(url).status_code == 200  # looking is not limited
+
+    # Per account, not per address: another account from the same address goes on.
+    other = app.test_client()
+    AuthActions(other).login(UserFactory())
+    assert other.post(url, data={}).status_code == 200
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+def test_resending_the_confirmation_is_limited(client: FlaskClient, me: User) -> None:
+    assert client.post("/auth/confirm/resend", data={}).status_code == 302
+    assert client.post("/auth/confirm/resend", data={}).status_code == 429

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, make_response, render_template
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.extensions import db, limiter
 
@@ -66,6 +66,13 @@ def rate_limit_message(limit_text: str | None) -> str:
 def handle_http_exception(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    if isinstance(error, SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in our layout.
+        return Response(
+            "Bad request: this site does not answer to that host name.\n",
+            400,
+            mimetype="text/plain",
+        )
     if error.code >= 500:
         # Nothing half-written survives an error: the request's transaction goes.
         db.session.rollback()
