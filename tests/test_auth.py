@@ -333,8 +333,9 @@ def test_unknown_accounts_take_as_long_as_wrong_passwords(client: FlaskClient, u
 
     known = statistics.median(duration("alice") for _ in range(3))
     unknown = statistics.median(duration("nobody@example.com") for _ in range(3))
-    # Without the stand-in hash an unknown account answers about fifty times faster.
-    assert 0.5 < unknown / known < 2
+    # Without the stand-in hash an unknown account answers about fifty times faster; the wide
+    # band leaves room for a busy machine.
+    assert 1 / 3 < unknown / known < 3
 
 
 # -- Registration ----------------------------------------------------------------------------
