@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -175,3 +183,94 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") and skipped:
         reporter.write_line(f"CI: {len(skipped)} test(s) were skipped; in CI that is a failure.")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- Mail: a real SMTP server (aiosmtpd) on a free local port ----------------------------------
+
+
+class _Collector:
+    """aiosmtpd handler: keeps every message it receives, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=email_policy)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class Mailbox:
+    """What the test SMTP server received, and the settings that point the app at it."""
+
+    host: str
+    port: int
+    collector: _Collector
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "MAIL_SERVER": self.host,
+            "MAIL_PORT": self.port,
+            "MAIL_FROM": "webapp <no-reply@webapp.test>",
+        }
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.collector.lock:
+            return list(self.collector.messages)
+
+    def clear(self) -> None:
+        with self.collector.lock:
+            self.collector.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def last(self, address: str) -> EmailMessage:
+        received = self.to(address)
+        assert received, f"no message to {address}; received: {[m['To'] for m in self.messages]}"
+        return received[-1]
+
+    def body(self, address: str) -> str:
+        """The text of the last message to ``address``, with plain newlines."""
+        return str(self.last(address).get_content()).replace("\r\n", "\n")
+
+    def link(self, address: str, *, path_only: bool = True) -> str:
+        """The one link in the last message to ``address`` (its path, to follow in a client)."""
+        links = re.findall(r"https?://\S+", self.body(address))
+        assert len(links) == 1, links
+        if not path_only:
+            return links[0]
+        parts = urlsplit(links[0])
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    collector = _Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield Mailbox(controller.hostname, controller.port, collector)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: Mailbox) -> Mailbox:
+    """The test SMTP server, emptied for this test. Point the app at it with ``.config``."""
+    smtp_server.clear()
+    return smtp_server

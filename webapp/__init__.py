@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.config import load_config
+from webapp.web import FormRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.request_class = FormRequest
     app.config.from_mapping(load_config(Path(app.instance_path), test_config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_security(app)
@@ -54,6 +56,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.account.views import bp as account_bp
     from webapp.admin.views import bp as admin_bp
     from webapp.auth.views import bp as auth_bp
     from webapp.cli import bp as cli_bp
@@ -61,8 +64,10 @@ def register_blueprints(app: Flask) -> None:
     from webapp.main.views import bp as main_bp
     from webapp.posts.views import bp as posts_bp
     from webapp.tags.views import bp as tags_bp
+    from webapp.users.views import bp as users_bp
 
-    for bp in (main_bp, auth_bp, items_bp, posts_bp, tags_bp, admin_bp, cli_bp):
+    blueprints = (main_bp, auth_bp, account_bp, users_bp, items_bp, posts_bp, tags_bp, admin_bp)
+    for bp in (*blueprints, cli_bp):
         app.register_blueprint(bp)
 
 

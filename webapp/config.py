@@ -113,6 +113,10 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_PASSWORD"] = env.get("MAIL_PASSWORD") or None
     config["MAIL_USE_TLS"] = _env_bool("MAIL_USE_TLS", False)
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
+    # The host names this site answers to. Links in emails are built from the request's Host
+    # header; set this in production so that a forged header is refused, not mailed out.
+    if env.get("TRUSTED_HOSTS"):
+        config["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
     if test_config:
         config.update(test_config)
         config.setdefault("ENV", "testing")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from flask import Flask, Response, current_app, make_response, render_template
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: (
@@ -46,18 +49,42 @@ def render_error(code: int, message: str | None = None) -> Response:
     return make_response(html, code)
 
 
+def _wait_words(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"
+
+
+def rate_limit_message(limit_text: str | None) -> str:
+    """Which limit was hit and when the next attempt will be accepted."""
+    hit = f" (limit: {limit_text})" if limit_text else ""
+    current = limiter.current_limit
+    if current is None:
+        return f"You have tried this too often{hit}. Please wait a minute and try again."
+    seconds = max(int(current.reset_at - time.time()), 1)
+    until = datetime.fromtimestamp(current.reset_at, UTC).strftime("%H:%M:%S UTC")
+    return (
+        f"You have tried this too often{hit}. "
+        f"You can try again in {_wait_words(seconds)}, at {until}."
+    )
+
+
 def handle_http_exception(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    if isinstance(error, SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in our layout.
+        return Response(
+            "Bad request: this site does not answer to that host name.\n",
+            400,
+            mimetype="text/plain",
+        )
     if error.code >= 500:
         # Nothing half-written survives an error: the request's transaction goes.
         rollback_quietly()
-    message = None
-    if error.code == 429:
-        message = (
-            f"You have tried this too often (limit: {error.description}). "
-            "Please wait a minute and try again."
-        )
+    message = rate_limit_message(error.description) if error.code == 429 else None
     response = render_error(error.code, message)
     original = error.get_response()
     for name in KEPT_HEADERS:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
 
-from flask import redirect, request, url_for
+from flask import Request, redirect, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Response
 
 from webapp.validation import has_control_chars
@@ -42,3 +45,29 @@ def search_arg(name: str = "q", max_length: int = 100) -> str:
     value = request.args.get(name, "")
     value = "".join(char for char in value if not has_control_chars(char))
     return value.strip()[:max_length]
+
+
+class Utf8FormDataParser(FormDataParser):
+    """Urlencoded bodies decoded as multipart ones are: bytes that are not UTF-8 become U+FFFD.
+
+    Werkzeug otherwise keeps an undecodable ``%FF`` as the literal text ``"%FF"`` (which a
+    form would then store) and drops the whole form when raw bytes are not UTF-8. With U+FFFD
+    in their place, the forms can refuse the field and say so beside it.
+    """
+
+    def parse(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str] | None = None,
+    ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
+        if mimetype != "application/x-www-form-urlencoded":
+            return super().parse(stream, mimetype, content_length, options)
+        text = stream.read().decode("utf-8", "replace")
+        items = parse_qsl(text, keep_blank_values=True, errors="replace")
+        return stream, self.cls(items), self.cls()
+
+
+class FormRequest(Request):
+    form_data_parser_class = Utf8FormDataParser

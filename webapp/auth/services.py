@@ -1,11 +1,12 @@
-"""Signing in and out: the rules that the views and other blueprints share."""
+"""Accounts: signing in and out, sessions, passwords; the rules the views share."""
 
 from __future__ import annotations
 
 import secrets
 from functools import cache
+from typing import Any
 
-from flask import session
+from flask import current_app, request, session
 from flask_login import login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -51,13 +52,93 @@ def end_all_sessions(user: User) -> None:
     UserRepository(db.session).update(user, session_version=user.session_version + 1)
 
 
+def end_other_sessions(user: User) -> None:
+    """Invalidate every other session of ``user``; this one goes on under the new version."""
+    end_all_sessions(user)
+    cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    # A "remember me" cookie holds the version too: issue a fresh one if this browser had one.
+    login_user(user, remember=cookie in request.cookies)
+
+
 def sign_out(user: User) -> None:
     end_all_sessions(user)
     logout_user()
     session.clear()
 
 
-def record_failed_login(login: str) -> None:
+def audit(action: str, user: User | None, **values: Any) -> None:
+    """Record a security event about ``user``'s own account (never a secret)."""
     AuditRepository(db.session).record(
-        "auth.login_failed", after={"login": login[:100]}, ip_address=client_ip()
+        action,
+        actor=user,
+        target_type="user" if user else None,
+        target_id=user.id if user else None,
+        ip_address=client_ip(),
+        **values,
     )
+
+
+def record_failed_login(login: str) -> None:
+    audit("auth.login_failed", None, after={"login": login[:100]})
+
+
+def register(*, email: str, username: str, password: str) -> User:
+    """A new, active, not yet confirmed account (the caller commits and signs it in)."""
+    user = UserRepository(db.session).create_user(email=email, username=username, password=password)
+    audit("auth.registered", user, after={"email": user.email, "username": user.username})
+    return user
+
+
+def change_password(user: User, password: str) -> None:
+    """Set a new password and end ``user``'s other sessions (this one stays signed in)."""
+    user.set_password(password)
+    end_other_sessions(user)
+    audit("account.password_changed", user)
+
+
+def reset_password(user: User, password: str) -> None:
+    """Set a new password from a reset link and end every session of ``user``.
+
+    Following the emailed link proved the address, so an unconfirmed one becomes confirmed.
+    """
+    user.set_password(password)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    end_all_sessions(user)
+    audit("auth.password_reset", user)
+
+
+def confirm_email(user: User) -> None:
+    UserRepository(db.session).update(user, email_confirmed_at=utcnow())
+    audit("auth.email_confirmed", user, after={"email": user.email})
+
+
+def change_email(user: User, email: str) -> str:
+    """Make the confirmed ``email`` the address of ``user``; returns the previous one."""
+    previous = user.email
+    UserRepository(db.session).update(user, email=email, email_confirmed_at=utcnow())
+    audit("account.email_changed", user, before={"email": previous}, after={"email": user.email})
+    return previous
+
+
+def rename(user: User, username: str) -> None:
+    previous = user.username
+    UserRepository(db.session).update(user, username=username)
+    audit(
+        "account.username_changed",
+        user,
+        before={"username": previous},
+        after={"username": username},
+    )
+
+
+def delete_account(user: User) -> None:
+    """Remove ``user`` with their items and posts, leaving an audit event, and sign out."""
+    users = UserRepository(db.session)
+    items, posts = users.content_counts(user.id)
+    audit(
+        "account.deleted", user, before={"username": user.username, "items": items, "posts": posts}
+    )
+    users.delete(user)
+    logout_user()
+    session.clear()

@@ -1,35 +1,76 @@
-"""Signing in and out."""
+"""Signing in and out, registering, forgotten passwords and email confirmation."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, logout_user
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
 
-from webapp.auth.forms import LoginForm
-from webapp.auth.services import authenticate, record_failed_login, sign_out, start_session
+from webapp.auth import services
+from webapp.auth.emails import (
+    send_confirmation,
+    send_email_changed,
+    send_password_changed,
+    send_reset,
+)
+from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
+from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
+from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_for_reset_token
 from webapp.extensions import db, limiter
+from webapp.repositories import UserRepository
 from webapp.web import redirect_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 LOGIN_FAILED = "That email or username and password do not match an active account."
+RESET_SENT = (
+    "If an account uses that address, we have emailed it a link to set a new password. "
+    f"The link works once, within {RESET_MAX_AGE_SECONDS // 60} minutes."
+)
+RESET_LINK_INVALID = "That link is invalid, has expired or was already used. Ask for a new one."
+CONFIRM_LINK_INVALID = (
+    "That confirmation link is invalid or has expired. Sign in to have a new one sent."
+)
+MAIL_FAILED = "We could not send the email just now. Please try again in a few minutes."
+
+
+def _without_referrer(response: Response) -> Response:
+    """Pages whose address holds a token must not pass it on to the next site visited."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit(configured("RATELIMIT_LOGIN_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_LOGIN_ACCOUNT"),
+    key_func=form_value("login"),
+    methods=["POST"],
+    deduct_when=failed_form,
+)
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect_next()
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = authenticate(form.login.data, form.password.data)
+        user = services.authenticate(form.login.data, form.password.data)
         if user is None:
-            record_failed_login(form.login.data)
+            services.record_failed_login(form.login.data)
             db.session.commit()
             form.password.errors.append(LOGIN_FAILED)
         else:
-            start_session(user, remember=form.remember.data)
+            services.start_session(user, remember=form.remember.data)
             db.session.commit()
             flash(f"Welcome back, {user.username}.", "success")
             return redirect_next()
@@ -39,7 +80,133 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    sign_out(current_user._get_current_object())
+    services.sign_out(current_user._get_current_object())
     db.session.commit()
     flash("You have been signed out.", "info")
     return redirect(url_for("main.index"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_REGISTER_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_REGISTER_ACCOUNT"), key_func=form_value("email"), methods=["POST"]
+)
+def register() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("account.index"))
+    form = RegisterForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        users = UserRepository(db.session)
+        if users.email_taken(form.email.data):
+            form.email.errors.append(TAKEN["email"])
+        if users.username_taken(form.username.data):
+            form.username.errors.append(TAKEN["username"])
+        if not (form.email.errors or form.username.errors):
+            try:
+                user = services.register(
+                    email=form.email.data, username=form.username.data, password=form.password.data
+                )
+                services.start_session(user)
+                db.session.commit()
+            except IntegrityError as error:
+                # Someone took the email or username between our check and our insert.
+                db.session.rollback()
+                field = users.unique_field(error)
+                if field is None:
+                    raise
+                logout_user()
+                session.clear()
+                form[field].errors.append(TAKEN[field])
+            else:
+                sent = send_confirmation(user)
+                flash(f"Welcome, {user.username}! Your account is ready.", "success")
+                if sent:
+                    flash(f"We sent a link to {user.email}: follow it to confirm it.", "info")
+                return redirect_next("account.index")
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_RESET_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_RESET_ACCOUNT"), key_func=form_value("email"), methods=["POST"]
+)
+def forgot() -> ResponseReturnValue:
+    form = ForgotForm()
+    if form.validate_on_submit():
+        user = UserRepository(db.session).get_by_email(form.email.data)
+        if user is not None and user.is_active:
+            send_reset(user)  # a failure is logged; the answer stays the same either way
+        flash(RESET_SENT, "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/reset/<string(maxlength=512):token>", methods=["GET", "POST"])
+def reset(token: str) -> ResponseReturnValue:
+    user = user_for_reset_token(token)
+    if user is None:
+        flash(RESET_LINK_INVALID, "error")
+        return redirect(url_for("auth.forgot"))
+    form = ResetForm()
+    form.account = user
+    if form.validate_on_submit():
+        services.reset_password(user, form.password.data)
+        logout_user()
+        session.clear()
+        db.session.commit()
+        send_password_changed(user)
+        flash("Your new password is set. Sign in with it now.", "success")
+        return redirect(url_for("auth.login"))
+    html = render_template("auth/reset.html", form=form, user=user, token=token)
+    return _without_referrer(make_response(html))
+
+
+@bp.get("/confirm/<string(maxlength=512):token>")
+def confirm(token: str) -> ResponseReturnValue:
+    target = url_for("account.index" if current_user.is_authenticated else "auth.login")
+    confirmation = read_confirm_token(token)
+    if confirmation is None:
+        flash(CONFIRM_LINK_INVALID, "error")
+        return _without_referrer(redirect(target))
+    user = confirmation.user
+    if not confirmation.is_change:
+        if user.is_confirmed:
+            flash(f"{user.email} was already confirmed.", "info")
+        else:
+            services.confirm_email(user)
+            db.session.commit()
+            flash(f"Thank you: {user.email} is confirmed.", "success")
+        return _without_referrer(redirect(target))
+
+    users = UserRepository(db.session)
+    taken = f"Another account now uses {confirmation.email}; your address stays {user.email}."
+    if users.email_taken(confirmation.email, exclude_id=user.id):
+        flash(taken, "error")
+        return _without_referrer(redirect(target))
+    try:
+        previous = services.change_email(user, confirmation.email)
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        if users.unique_field(error) != "email":
+            raise
+        flash(taken, "error")
+        return _without_referrer(redirect(target))
+    send_email_changed(user, previous)
+    flash(f"Your email address is now {user.email}.", "success")
+    return _without_referrer(redirect(target))
+
+
+@bp.post("/confirm/resend")
+@login_required
+@limiter.limit(configured("RATELIMIT_CONFIRM_RESEND_USER"), key_func=signed_in_user)
+def confirm_resend() -> ResponseReturnValue:
+    user = current_user
+    if user.is_confirmed:
+        flash("Your email address is already confirmed.", "info")
+    elif send_confirmation(user):
+        flash(f"We sent a new confirmation link to {user.email}.", "success")
+    else:
+        flash(MAIL_FAILED, "error")
+    return redirect_next("account.index")

@@ -3,9 +3,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
-from webapp.models import User
+from webapp.models import Item, Post, User
 from webapp.repositories.base import BaseRepository, Page, contains
+from webapp.validation import USERNAME_RE
 
 
 class UserRepository(BaseRepository[User]):
@@ -63,3 +66,64 @@ class UserRepository(BaseRepository[User]):
         if lock:
             stmt = stmt.with_for_update()
         return set(self.session.scalars(stmt))
+
+    # -- Accounts ------------------------------------------------------------------------------
+
+    def email_taken(self, email: str, *, exclude_id: int | None = None) -> bool:
+        stmt = select(User.id).where(User.email == email.strip().lower())
+        if exclude_id is not None:
+            stmt = stmt.where(User.id != exclude_id)
+        return self.session.scalar(stmt.limit(1)) is not None
+
+    def username_taken(self, username: str, *, exclude_id: int | None = None) -> bool:
+        stmt = select(User.id).where(func.lower(User.username) == username.strip().lower())
+        if exclude_id is not None:
+            stmt = stmt.where(User.id != exclude_id)
+        return self.session.scalar(stmt.limit(1)) is not None
+
+    def unique_field(self, error: IntegrityError) -> str | None:
+        """The form field whose uniqueness ``error`` broke (``email``/``username``), if any.
+
+        PostgreSQL names the constraint; SQLite names the index or the ``table.column``.
+        """
+        diag = getattr(error.orig, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        if constraint in self.unique_fields:
+            return self.unique_fields[constraint]
+        message = str(error.orig)
+        for name, field in self.unique_fields.items():
+            if name in message or f"users.{field}" in message:
+                return field
+        return None
+
+    def content_counts(self, user_id: int) -> tuple[int, int]:
+        """How many items and posts ``user_id`` has, in one query."""
+        items = select(func.count()).select_from(Item).where(Item.owner_id == user_id)
+        posts = select(func.count()).select_from(Post).where(Post.author_id == user_id)
+        row = self.session.execute(select(items.scalar_subquery(), posts.scalar_subquery())).one()
+        return int(row[0]), int(row[1])
+
+    def items_of(self, user_id: int) -> list[Item]:
+        """Every item ``user_id`` owns, oldest first (for an export of their data)."""
+        stmt = select(Item).where(Item.owner_id == user_id).order_by(Item.created_at, Item.id)
+        return list(self.session.scalars(stmt))
+
+    def posts_of(self, user_id: int) -> list[Post]:
+        """Every post ``user_id`` wrote, oldest first, with its tags loaded."""
+        stmt = (
+            select(Post)
+            .where(Post.author_id == user_id)
+            .options(selectinload(Post.tags))
+            .order_by(Post.created_at, Post.id)
+        )
+        return list(self.session.scalars(stmt))
+
+    def get_public(self, username: str) -> User | None:
+        """The active user with ``username`` (any case), as a public profile shows them."""
+        if not USERNAME_RE.fullmatch(username):
+            return None
+        return self.session.scalar(
+            select(User).where(
+                func.lower(User.username) == username.lower(), User.is_active.is_(True)
+            )
+        )

@@ -1,0 +1,31 @@
+"""Forms of the signed-in user's own account."""
+
+from __future__ import annotations
+
+from wtforms import SubmitField
+
+from webapp.auth.forms import (
+    NewPasswordForm,
+    TextForm,
+    current_password_field,
+    email_field,
+    username_field,
+)
+
+
+class AccountForm(TextForm):
+    email = email_field()
+    username = username_field()
+    # Asked for only when the email address changes (see the view).
+    current_password = current_password_field(required=False)
+    submit = SubmitField("Save changes")
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = current_password_field()
+    submit = SubmitField("Change password")
+
+
+class DeleteAccountForm(TextForm):
+    password = current_password_field("Your password")
+    submit = SubmitField("Delete my account")

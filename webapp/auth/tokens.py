@@ -1,0 +1,113 @@
+"""Signed, time-limited tokens for the links we email: password reset and email confirmation.
+
+Each kind has its own salt, so a token made for one purpose is worthless for the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from webapp.extensions import db
+from webapp.models import User
+from webapp.repositories import UserRepository
+
+RESET_SALT = "webapp.auth.password-reset"
+CONFIRM_SALT = "webapp.auth.email-confirm"
+RESET_MAX_AGE_SECONDS = 30 * 60
+CONFIRM_MAX_AGE_SECONDS = 3 * 24 * 60 * 60
+TOKEN_MAX_LENGTH = 512  # what the routes accept; real tokens are well under half of it
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=salt)  # type: ignore[arg-type]
+
+
+def _load(salt: str, token: str, max_age: int) -> dict[str, Any] | None:
+    try:
+        data = _serializer(salt).loads(token, max_age=max_age)
+    except BadData:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _active_user(data: dict[str, Any]) -> User | None:
+    user_id = data.get("uid")
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        return None
+    user = UserRepository(db.session).get(user_id)
+    return user if user is not None and user.is_active else None
+
+
+def password_fingerprint(user: User) -> str:
+    """Changes whenever the password hash does, so a reset link works once.
+
+    Derived with the secret key: the token's payload is readable, and must say nothing
+    about the hash.
+    """
+    key = str(current_app.secret_key).encode()
+    digest = hmac.new(key, user.hashed_password.encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def make_reset_token(user: User) -> str:
+    return str(_serializer(RESET_SALT).dumps({"uid": user.id, "pw": password_fingerprint(user)}))
+
+
+def user_for_reset_token(token: str) -> User | None:
+    """The active user a reset token was made for, if it is genuine, fresh and unused."""
+    data = _load(RESET_SALT, token, RESET_MAX_AGE_SECONDS)
+    if data is None:
+        return None
+    user = _active_user(data)
+    fingerprint = data.get("pw")
+    if user is None or not isinstance(fingerprint, str):
+        return None
+    if not hmac.compare_digest(fingerprint, password_fingerprint(user)):
+        return None  # the password changed since: the link was used (or superseded)
+    return user
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation link asks for: ``user``'s address ``email`` is theirs.
+
+    ``previous`` is set when the link confirms a change of address: it only applies while
+    the account still has that address.
+    """
+
+    user: User
+    email: str
+    previous: str | None = None
+
+    @property
+    def is_change(self) -> bool:
+        return self.previous is not None
+
+
+def make_confirm_token(user: User, email: str | None = None) -> str:
+    """A link confirming ``email`` (by default the account's current address) for ``user``."""
+    payload: dict[str, Any] = {"uid": user.id, "email": email or user.email}
+    if email is not None and email != user.email:
+        payload["from"] = user.email
+    return str(_serializer(CONFIRM_SALT).dumps(payload))
+
+
+def read_confirm_token(token: str) -> Confirmation | None:
+    data = _load(CONFIRM_SALT, token, CONFIRM_MAX_AGE_SECONDS)
+    if data is None:
+        return None
+    user = _active_user(data)
+    email, previous = data.get("email"), data.get("from")
+    if user is None or not isinstance(email, str):
+        return None
+    if previous is None:
+        return Confirmation(user, email) if email == user.email else None
+    if not isinstance(previous, str) or previous != user.email:
+        return None  # the address changed since the link was sent
+    return Confirmation(user, email, previous)
