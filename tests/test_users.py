@@ -14,7 +14,7 @@ from tests.helpers import QueryCounter
 from webapp.models import Post, User
 from webapp.users.views import POSTS_PER_PAGE
 
-POST_TITLE = re.compile(r'<h3 class="post-title">(.*?)</h3>')
+POST_TITLE = re.compile(r'<h3 class="post-title"><a href="[^"]*">(.*?)</a></h3>')
 
 
 def dated_posts(author: User, count: int, *, start: int = 0) -> list[Post]:
