@@ -29,6 +29,8 @@ ADMIN_FORM_ERROR = (SIGN_IN, 403, 403, 200)  # an empty form comes back with its
 # An edit form whose fields are absent keeps the row's values (WTForms), so it saves.
 ADMIN_REDIRECT = (SIGN_IN, 403, 403, 302)  # the action is done (or refused) and redirects
 EVERYONE = (200, 200, 200, 200)
+SIGNED_IN = (SIGN_IN, 200, 200, 200)  # one's own account pages: every signed-in user
+SIGNED_OUT_ONLY = (200, 302, 302, 302)  # pages for visitors; the signed-in go on
 
 # (endpoint, method) -> status for (anonymous, user, owner, admin).
 # POSTs carry a valid CSRF token and no other data.
@@ -60,6 +62,27 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("tags.index", "GET"): EVERYONE,
     ("tags.detail", "GET"): EVERYONE,
     ("main.readyz", "GET"): (503, 503, 503, 503),  # test databases are not made by migrations
+    # Accounts: one's own account; empty forms come back with their errors.
+    ("account.index", "GET"): SIGNED_IN,
+    ("account.edit", "GET"): SIGNED_IN,
+    ("account.edit", "POST"): SIGNED_IN,
+    ("account.password", "GET"): SIGNED_IN,
+    ("account.password", "POST"): SIGNED_IN,
+    ("account.delete", "GET"): SIGNED_IN,
+    ("account.delete", "POST"): SIGNED_IN,
+    ("account.export", "GET"): SIGNED_IN,
+    ("account.export_items", "GET"): SIGNED_IN,
+    ("account.revoke_sessions", "POST"): (SIGN_IN, 302, 302, 302),
+    ("auth.register", "GET"): SIGNED_OUT_ONLY,
+    ("auth.register", "POST"): SIGNED_OUT_ONLY,
+    ("auth.forgot", "GET"): EVERYONE,
+    ("auth.forgot", "POST"): EVERYONE,
+    # A bad or expired link is explained with a flash on the page it redirects to.
+    ("auth.reset", "GET"): (302, 302, 302, 302),
+    ("auth.reset", "POST"): (302, 302, 302, 302),
+    ("auth.confirm", "GET"): (302, 302, 302, 302),
+    ("auth.confirm_resend", "POST"): (SIGN_IN, 302, 302, 302),
+    ("users.detail", "GET"): EVERYONE,
     ("admin.dashboard", "GET"): ADMIN_ONLY,
     ("admin.users", "GET"): ADMIN_ONLY,
     ("admin.users_export", "GET"): ADMIN_ONLY,
@@ -110,6 +133,7 @@ URL_ARGUMENTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "name": lambda rows: rows["tag"].name,
     "username": lambda rows: rows["owner"].username,
     "filename": lambda rows: "css/site.css",
+    "token": lambda rows: "not-a-valid-token",
 }
 
 
