@@ -258,7 +258,14 @@ def test_a_sign_in_behind_the_proxy_records_the_clients_address(
     assert db.session.get(User, user.id).last_login_ip == "203.0.113.44"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("app_config", [{"PROXY_FIX_HOPS": 1, "RATELIMIT_ENABLED": True}])
+ONLY_THE_ADDRESS_LIMIT = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_LOGIN_ADDRESS": "10 per minute",
+    "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
+}
+
+
+@pytest.mark.parametrize("app_config", [{"PROXY_FIX_HOPS": 1, **ONLY_THE_ADDRESS_LIMIT}])
 def test_the_sign_in_limit_is_kept_per_client_address(client: FlaskClient, user: User) -> None:
     def attempt(address: str) -> int:
         data = {"login": "alice", "password": "wrong password"}
@@ -273,7 +280,7 @@ def test_the_sign_in_limit_is_kept_per_client_address(client: FlaskClient, user:
 @pytest.mark.parametrize(
     "app_config",
     # Port 1 on this machine: nothing listens, so Redis is unreachable from the first request.
-    [{"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}],
+    [{**ONLY_THE_ADDRESS_LIMIT, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}],
 )
 def test_sign_ins_are_still_served_and_limited_while_redis_is_unreachable(
     client: FlaskClient, user: User

@@ -40,7 +40,7 @@ def test_a_profile_shows_the_name_the_join_date_and_the_posts(
     assert "17 May 2025" in page
     assert "3 posts" in page
     assert POST_TITLE.findall(page) == ["Tagged", "Post 01", "Post 00"]
-    assert '<span class="tag">garden</span>' in page
+    assert '<a class="tag" href="/tags/garden">garden</a>' in page
     assert "alice@example.com" not in page  # the address is private
 
 

@@ -105,6 +105,10 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     )
     config["RATELIMIT_STORAGE_URI"] = env.get("RATELIMIT_STORAGE_URI", "memory://")
     config["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
+    # Individual limits (RATELIMIT_LOGIN_ADDRESS="20 per minute", ...; see webapp/auth/limits.py).
+    for name, value in env.items():
+        if name.startswith("RATELIMIT_") and name.endswith(("_ADDRESS", "_ACCOUNT", "_USER")):
+            config[name] = value
     config["RATELIMIT_KEY_PREFIX"] = env.get("RATELIMIT_KEY_PREFIX", Config.RATELIMIT_KEY_PREFIX)
     config["PROXY_FIX_HOPS"] = _env_count("PROXY_FIX_HOPS", 0)
     config["MAIL_SERVER"] = env.get("MAIL_SERVER") or None
