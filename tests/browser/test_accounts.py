@@ -79,7 +79,7 @@ def test_register_sign_out_sign_in_change_password_and_sign_in_again(
     screenshot(page, f"accounts-overview-{backend}")
 
     sign_out(page)
-    assert page.get_by_role("link", name="Sign in").is_visible()
+    assert page.get_by_role("link", name="Sign in", exact=True).is_visible()
     sign_in(page, live_server, "journey@example.com", NEW_PASSWORD)
     page.wait_for_url(live_server("/"))
     assert "Welcome back, journey." in page.inner_text(".flashes")
