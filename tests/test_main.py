@@ -183,3 +183,23 @@ def test_a_bug_in_our_sql_is_not_disguised_as_an_outage(
     monkeypatch.setattr(PostRepository, "newest", fail)
     with pytest.raises(OperationalError):
         client.get("/")
+
+
+def test_an_outage_while_loading_the_signed_in_user_is_a_503_page(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+
+    def fail(_token: str) -> None:
+        raise OperationalError("SELECT", {}, Exception("the database system is shutting down"))
+
+    monkeypatch.setattr(app.login_manager, "_user_callback", fail)
+    response = client.get("/items/")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "Temporarily unavailable" in html
+    assert "Sign in" in html  # the page renders as for a visitor

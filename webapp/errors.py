@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, make_response, render_template
+from flask import Flask, Response, current_app, g, make_response, render_template
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, login_manager
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: (
@@ -116,6 +116,9 @@ def handle_database_error(error: DBAPIError) -> Response:
     if not is_database_unavailable(error):
         raise error
     current_app.logger.warning("database unavailable, answered 503: %s", str(error.orig).strip())
+    if "_login_user" not in g:
+        # Who is signed in cannot be looked up now; the error page must not try again.
+        g._login_user = login_manager.anonymous_user()
     response = render_error(503)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

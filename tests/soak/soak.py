@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, selectinload
 
 from tests.soak.http import Browser, Result, hidden_fields
-from webapp.config import normalise_database_url
 from webapp.models import Item, Post, User
 from webapp.models.user import PASSWORD_METHOD
 
@@ -214,14 +214,63 @@ class Client(threading.Thread):
 # ---------------------------------------------------------------- faults
 
 
-def pg_cluster_command(action: str) -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
+class PrivateCluster:
+    """A PostgreSQL server of the soak's own, in a temporary folder on a free port.
+
+    The run restarts it, so nothing else on the machine (other test databases) is disturbed.
+    """
+
+    def __init__(self) -> None:
+        bin_dirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bin_dirs:
+            raise SystemExit("PostgreSQL server binaries not found under /usr/lib/postgresql")
+        self.bin = bin_dirs[-1]
+        self.folder = Path(tempfile.mkdtemp(prefix="webapp-soak-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/webapp_soak"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True)
+
+    def _pg_ctl(self, action: str) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bin / "pg_ctl"),
+            action,
+            "-w",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "server.log"),
+            "-o",
+            options,
+        )
+
+    def start(self) -> None:
+        if self.as_postgres:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        self._pg_ctl("restart")
+
+    def stop(self) -> None:
+        try:
+            self._pg_ctl("stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def inject_faults(
-    db_url: str, deadline: float, duration: float, faults: FaultLog, restart: bool = True
+    cluster: PrivateCluster, deadline: float, duration: float, faults: FaultLog, restart: bool
 ) -> None:
+    db_url = cluster.url
     admin = create_engine(make_url(db_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     name = make_url(db_url).database
     start = time.monotonic()
@@ -247,7 +296,7 @@ def inject_faults(
                 print(f"  fault: killed {killed} PostgreSQL connections", flush=True)
             else:
                 admin.dispose()
-                subprocess.run(pg_cluster_command("restart"), check=True, capture_output=True)
+                cluster.restart()
                 print("  fault: PostgreSQL restarted", flush=True)
     admin.dispose()
 
@@ -410,19 +459,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--no-restart", action="store_true", help="skip the PostgreSQL restart")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "SOAK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/webapp_soak"
-        ),
-    )
     args = parser.parse_args(argv)
-    db_url = normalise_database_url(args.database_url)
-    if shutil.which("pg_ctlcluster") is None:
-        print("pg_ctlcluster not found: the soak run restarts a local PostgreSQL cluster")
-        return 2
+    cluster = PrivateCluster()
+    cluster.start()
+    try:
+        return soak(args, cluster)
+    finally:
+        cluster.stop()
 
-    print(f"soak: {args.clients} clients, {args.duration:.0f} s, gunicorn {args.workers} workers")
+
+def soak(args: argparse.Namespace, cluster: PrivateCluster) -> int:
+    db_url = cluster.url
+    print(
+        f"soak: {args.clients} clients, {args.duration:.0f} s, gunicorn {args.workers} workers, "
+        f"PostgreSQL on port {cluster.port}"
+    )
     prepare_database(db_url, args.clients)
     port = free_port()
     stats, faults = Stats(), FaultLog()
@@ -434,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             client.start()
         injector = threading.Thread(
             target=inject_faults,
-            args=(db_url, deadline, args.duration, faults, not args.no_restart),
+            args=(cluster, deadline, args.duration, faults, not args.no_restart),
             daemon=True,
         )
         injector.start()
