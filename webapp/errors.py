@@ -116,9 +116,9 @@ def handle_database_error(error: DBAPIError) -> Response:
     if not is_database_unavailable(error):
         raise error
     current_app.logger.warning("database unavailable, answered 503: %s", str(error.orig).strip())
-    if "_login_user" not in g:
-        # Who is signed in cannot be looked up now; the error page must not try again.
-        g._login_user = login_manager.anonymous_user()
+    # The rollback expired the signed-in user's row and the database cannot reload it:
+    # the error page is drawn as for a visitor rather than touch the database again.
+    g._login_user = login_manager.anonymous_user()
     response = render_error(503)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -38,7 +38,6 @@ from webapp.models.user import PASSWORD_METHOD
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "soak-password-1"
 FAULT_GRACE = 3.0  # after a fault, requests may still meet a dead connection for this long
-FAULT_LEAD = 2.0  # requests already in flight when a fault starts are inside its window
 
 
 def free_port() -> int:
@@ -73,19 +72,20 @@ class Stats:
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
-    bad: list[tuple[float, int, str]] = field(default_factory=list)  # (when, status, path)
+    # (sent, answered, status, path) of every failed request
+    bad: list[tuple[float, float, int, str]] = field(default_factory=list)
 
     def add(self, result: Result, path: str, started_at: float) -> None:
         with self.lock:
             self.statuses[result.status] += 1
             self.latencies.append(result.seconds)
             if result.status >= 500:
-                self.bad.append((started_at, result.status, path))
+                self.bad.append((started_at, time.monotonic(), result.status, path))
 
     def error(self, kind: str, started_at: float, path: str) -> None:
         with self.lock:
             self.errors[kind] += 1
-            self.bad.append((started_at, 0, path))
+            self.bad.append((started_at, time.monotonic(), 0, path))
 
 
 @dataclass
@@ -98,10 +98,11 @@ class FaultLog:
         try:
             yield
         finally:
-            self.windows.append((start - FAULT_LEAD, time.monotonic() + FAULT_GRACE, label))
+            self.windows.append((start, time.monotonic() + FAULT_GRACE, label))
 
-    def covers(self, moment: float) -> bool:
-        return any(start <= moment <= end for start, end, _ in self.windows)
+    def covers(self, sent: float, answered: float) -> bool:
+        """True if a request in flight from ``sent`` to ``answered`` overlapped a fault."""
+        return any(sent <= end and answered >= start for start, end, _ in self.windows)
 
 
 # ---------------------------------------------------------------- one simulated user
@@ -496,9 +497,9 @@ def soak(args: argparse.Namespace, cluster: PrivateCluster) -> int:
     checked, problems = check_database(db_url, clients)
     total = sum(stats.statuses.values())
     outside = [
-        (round(when - run_started, 2), status, path)
-        for when, status, path in stats.bad
-        if not faults.covers(when)
+        (round(sent - run_started, 2), round(answered - run_started, 2), status, path)
+        for sent, answered, status, path in stats.bad
+        if not faults.covers(sent, answered)
     ]
     server_errors = stats.statuses.get(500, 0)
     print()
