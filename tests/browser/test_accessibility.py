@@ -8,9 +8,41 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import LiveServer
+from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from webapp.extensions import db
 
 BLOCKING = {"serious", "critical"}
-PUBLIC_PAGES = ["/", "/auth/login", "/no-such-page"]
+PUBLIC_PAGES = [
+    "/",
+    "/auth/login",
+    "/auth/register",
+    "/auth/forgot",
+    "/posts/",
+    "/posts/1",
+    "/tags/",
+    "/tags/garden",
+    "/users/olivia",
+    "/no-such-page",
+]
+MEMBER_PAGES = [
+    "/items/",
+    "/items/new",
+    "/items/1",
+    "/items/1/edit",
+    "/posts/new",
+    "/posts/1/edit",
+    "/account/",
+    "/account/password",
+]
+ADMIN_PAGES = [
+    "/admin/",
+    "/admin/users",
+    "/admin/users/1",
+    "/admin/items",
+    "/admin/posts",
+    "/admin/tags",
+    "/admin/audit",
+]
 
 
 def audit(page: Any) -> list[str]:
@@ -22,7 +54,38 @@ def audit(page: Any) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("path", PUBLIC_PAGES)
-def test_public_pages_pass_axe(live_server: LiveServer, page: Any, path: str) -> None:
-    page.goto(live_server(path))
-    assert audit(page) == []
+@pytest.fixture
+def site(live_server: LiveServer) -> LiveServer:
+    """An author with an item and a tagged post, and an admin, in the served database."""
+    with live_server.app.app_context():
+        owner = UserFactory(username="olivia", email="olivia@example.com", is_admin=True)
+        ItemFactory(owner=owner, title="Desk lamp")
+        PostFactory(author=owner, title="Tomatoes", tags=[TagFactory(name="garden")])
+        db.session.commit()
+    return live_server
+
+
+def sign_in(page: Any, site: LiveServer) -> None:
+    page.goto(site("/auth/login"))
+    page.get_by_label("Email or username").fill("olivia")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(site("/"))
+
+
+def test_public_pages_pass_axe(site: LiveServer, page: Any) -> None:
+    problems = {}
+    for path in PUBLIC_PAGES:
+        page.goto(site(path))
+        problems[path] = audit(page)
+    assert {path: found for path, found in problems.items() if found} == {}
+
+
+def test_signed_in_and_admin_pages_pass_axe(site: LiveServer, page: Any) -> None:
+    sign_in(page, site)
+    problems = {}
+    for path in MEMBER_PAGES + ADMIN_PAGES:
+        response = page.goto(site(path))
+        assert response is not None and response.status == 200, path
+        problems[path] = audit(page)
+    assert {path: found for path, found in problems.items() if found} == {}
