@@ -126,3 +126,19 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def fill_sign_in(page: Any, live_server: LiveServer, login: str, password: str) -> None:
+    """Fill in and send the sign-in form (the caller checks where it leads)."""
+    page.goto(live_server("/auth/login"))
+    page.get_by_label("Email or username").fill(login)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Any, live_server: LiveServer, login: str, password: str | None = None) -> None:
+    """Sign in through the form and wait for the home page."""
+    from tests.factories import PASSWORD
+
+    fill_sign_in(page, live_server, login, password or PASSWORD)
+    page.wait_for_url(live_server("/"))

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.conftest import LiveServer
-from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.browser.conftest import LiveServer, sign_in
+from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
 
 BLOCKING = {"serious", "critical"}
@@ -65,14 +65,6 @@ def site(live_server: LiveServer) -> LiveServer:
     return live_server
 
 
-def sign_in(page: Any, site: LiveServer) -> None:
-    page.goto(site("/auth/login"))
-    page.get_by_label("Email or username").fill("olivia")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(site("/"))
-
-
 def test_public_pages_pass_axe(site: LiveServer, page: Any) -> None:
     problems = {}
     for path in PUBLIC_PAGES:
@@ -82,7 +74,7 @@ def test_public_pages_pass_axe(site: LiveServer, page: Any) -> None:
 
 
 def test_signed_in_and_admin_pages_pass_axe(site: LiveServer, page: Any) -> None:
-    sign_in(page, site)
+    sign_in(page, site, "olivia")
     problems = {}
     for path in MEMBER_PAGES + ADMIN_PAGES:
         response = page.goto(site(path))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.conftest import LiveServer, screenshot
+from tests.browser.conftest import LiveServer, fill_sign_in, screenshot
 from tests.conftest import Mailbox
 from tests.factories import PASSWORD
 from tests.helpers import CSRF_INPUT
@@ -46,13 +46,6 @@ def sign_out(page: Any) -> None:
     page.wait_for_selector("text=You have been signed out.")
 
 
-def sign_in(page: Any, live_server: LiveServer, login: str, password: str) -> None:
-    page.goto(live_server("/auth/login"))
-    page.get_by_label("Email or username").fill(login)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def no_horizontal_scroll(page: Any) -> bool:
     return not page.evaluate(
         "document.documentElement.scrollWidth > document.documentElement.clientWidth"
@@ -80,7 +73,7 @@ def test_register_sign_out_sign_in_change_password_and_sign_in_again(
 
     sign_out(page)
     assert page.get_by_role("link", name="Sign in", exact=True).is_visible()
-    sign_in(page, live_server, "journey@example.com", NEW_PASSWORD)
+    fill_sign_in(page, live_server, "journey@example.com", NEW_PASSWORD)
     page.wait_for_url(live_server("/"))
     assert "Welcome back, journey." in page.inner_text(".flashes")
 
@@ -96,9 +89,9 @@ def test_register_sign_out_sign_in_change_password_and_sign_in_again(
     assert mailbox.last("journey@example.com")["Subject"] == "Your password was changed"
 
     sign_out(page)
-    sign_in(page, live_server, "journey", NEW_PASSWORD)  # the old one no longer works
+    fill_sign_in(page, live_server, "journey", NEW_PASSWORD)  # the old one no longer works
     assert "do not match an active account" in page.inner_text("#password-error")
-    sign_in(page, live_server, "journey", SECOND_PASSWORD)
+    fill_sign_in(page, live_server, "journey", SECOND_PASSWORD)
     page.wait_for_url(live_server("/"))
     assert page.locator(".nav-user").inner_text() == "journey"
 
@@ -108,7 +101,7 @@ def test_a_wrong_password_shows_the_error_beside_the_form(
 ) -> None:
     make_user(live_server, email="wrong@example.com", username="wrongpw")
     for shown, name in ((page, "desktop"), (phone_page, "phone")):
-        sign_in(shown, live_server, "wrongpw", "not the password")
+        fill_sign_in(shown, live_server, "wrongpw", "not the password")
         error = shown.locator("#password-error")
         assert error.inner_text() == (
             "That email or username and password do not match an active account."
@@ -145,7 +138,7 @@ def test_forgotten_password_through_the_emailed_link(
     page.wait_for_url(live_server("/auth/login"))
     assert "Your new password is set." in page.inner_text(".flashes")
 
-    sign_in(page, live_server, "forgetful", NEW_PASSWORD)
+    fill_sign_in(page, live_server, "forgetful", NEW_PASSWORD)
     page.wait_for_url(live_server("/"))
     page.goto(link)  # used once: it no longer works
     page.wait_for_url(live_server("/auth/forgot"))
@@ -156,7 +149,7 @@ def test_email_confirmation_through_the_emailed_link(
     live_server: LiveServer, page: Any, phone_page: Any, mailbox: Mailbox, backend: str
 ) -> None:
     make_user(live_server, email="unconfirmed@example.com", username="unconfirmed")
-    sign_in(page, live_server, "unconfirmed", PASSWORD)
+    fill_sign_in(page, live_server, "unconfirmed", PASSWORD)
     page.wait_for_url(live_server("/"))
     banner = page.get_by_role("region", name="Email confirmation")
     assert "Please confirm your email address" in banner.inner_text()
@@ -176,7 +169,7 @@ def test_email_confirmation_through_the_emailed_link(
 
     # The same pages on a phone: nothing wider than the screen.
     phone_page.goto(live_server("/auth/login"))
-    sign_in(phone_page, live_server, "unconfirmed", PASSWORD)
+    fill_sign_in(phone_page, live_server, "unconfirmed", PASSWORD)
     phone_page.wait_for_url(live_server("/"))
     for path, name in (("/account/", "overview"), ("/account/edit", "edit")):
         phone_page.goto(live_server(path))
@@ -199,7 +192,7 @@ def test_account_pages_and_profile_look_finished(
             PostFactory(author=writer, title=f"Notes from day {n + 1}", tags=[tag])
         db.session.commit()
     for shown, name in ((page, "desktop"), (phone_page, "phone")):
-        sign_in(shown, live_server, "writer", PASSWORD)
+        fill_sign_in(shown, live_server, "writer", PASSWORD)
         shown.wait_for_url(live_server("/"))
         for path, what in (
             ("/users/writer", "profile"),

@@ -9,18 +9,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tests.browser.conftest import LiveServer, screenshot
-from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.browser.conftest import LiveServer, screenshot, sign_in
+from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
 from webapp.models import User
-
-
-def sign_in(page: Any, live_server: LiveServer, login: str) -> None:
-    page.goto(live_server("/auth/login"))
-    page.get_by_label("Email or username").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server("/"))
 
 
 def make_rows(live_server: LiveServer, build: Any) -> None:

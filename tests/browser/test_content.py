@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.browser.conftest import LiveServer, screenshot
-from tests.factories import PASSWORD, PostFactory, TagFactory, UserFactory
+from tests.browser.conftest import LiveServer, screenshot, sign_in
+from tests.factories import PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
 from webapp.models import Item, Post, User
 
@@ -20,14 +20,6 @@ def member(live_server: LiveServer) -> str:
         UserFactory(username="alice", email="alice@example.com")
         db.session.commit()
     return "alice"
-
-
-def sign_in(page: Any, live_server: LiveServer, username: str) -> None:
-    page.goto(live_server("/auth/login"))
-    page.get_by_label("Email or username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server("/"))
 
 
 def flash_text(page: Any) -> str:
