@@ -171,7 +171,7 @@ def test_admin_pages_show_the_payloads_escaped(
         f"/admin/items/{item.id}/delete": (TITLE,),
         f"/admin/posts/{post.id}": (),
         f"/admin/posts/{edited_post.id}/delete": (ADMIN_TITLE,),
-        "/admin/users/1": (),
+        f"/admin/users/{root.id}": (),
     }
     for path, shown in pages.items():
         assert_escaped(client.get(path), *shown)
