@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,13 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask, url_for
+from flask_wtf import FlaskForm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.test import TestResponse
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import Length
 
 from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
@@ -30,7 +36,9 @@ from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.auth.tokens import make_reset_token
 from webapp.extensions import db
+from webapp.forms import Form
 from webapp.models import POST_BODY_MAX
+from webapp.validation import has_control_chars
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 # Fields that may hold more than 10 kB: their long payload is one character over the limit.
@@ -196,12 +204,14 @@ FORMS: dict[str, Target] = {
 }
 
 
+APP = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
 def _post_routes() -> dict[str, str]:
     """endpoint -> rule, for every rule that accepts POST in a freshly built app."""
-    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     return {
         rule.endpoint: rule.rule
-        for rule in app.url_map.iter_rules()
+        for rule in APP.url_map.iter_rules()
         if "POST" in (rule.methods or set())
     }
 
@@ -430,3 +440,73 @@ def test_hostile_input_is_refused_and_nothing_is_stored(
     # The form is the same page, values kept, passwords never sent back.
     assert "<form" in page
     assert NEW_PASSWORD not in page and PASSWORD not in page
+
+
+# -- Property-based: every form's text fields, whatever text they are sent ---------------------
+
+
+def _all_forms() -> list[type[Form]]:
+    """Every form class of every blueprint (the app imports them all)."""
+    found: list[type[Form]] = []
+    pending = list(Form.__subclasses__())
+    while pending:
+        form_class = pending.pop()
+        found.append(form_class)
+        pending.extend(form_class.__subclasses__())
+    return sorted(set(found), key=lambda form_class: form_class.__qualname__)
+
+
+ALL_FORMS = _all_forms()
+# Text with the awkward parts over-represented: control characters, U+FFFD, surrogates' kin,
+# long runs and white space.
+awkward_text = st.text(
+    alphabet=st.one_of(
+        st.characters(),
+        st.sampled_from(["\x00", "\x07", "\x1b", "\x7f", "\x85", "\ufffd", "\n", "\r", "\t", " "]),
+    ),
+    max_size=600,
+)
+
+
+def test_every_form_subclasses_the_base_form() -> None:
+    names = {form_class.__name__ for form_class in ALL_FORMS}
+    assert {"LoginForm", "ItemForm", "PostForm", "UserEditForm", "TagMergeForm"} <= names
+    modules = {form_class.__module__ for form_class in ALL_FORMS}
+    for blueprint in ("auth", "account", "items", "posts", "admin"):
+        assert f"webapp.{blueprint}.forms" in modules
+    flask_forms = {
+        cls.__name__
+        for module in sorted(modules)
+        for cls in vars(sys.modules[module]).values()
+        if isinstance(cls, type) and issubclass(cls, FlaskForm) and not issubclass(cls, Form)
+    }
+    assert not flask_forms, f"forms not built on webapp.forms.Form: {flask_forms}"
+
+
+@pytest.mark.parametrize("form_class", ALL_FORMS, ids=lambda cls: cls.__qualname__)
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(awkward_text, min_size=1, max_size=8))
+def test_a_field_that_accepts_text_holds_only_clean_bounded_text(
+    form_class: type[Form], values: list[str]
+) -> None:
+    with APP.test_request_context():
+        names = [
+            field.name
+            for field in form_class()
+            if isinstance(field, StringField) and field.name != "csrf_token"
+        ]
+    data = {name: values[n % len(values)] for n, name in enumerate(names)}
+    with APP.test_request_context(method="POST", data=data):
+        form = form_class()
+        form.validate()  # never raises, whatever the text
+        for name in names:
+            field = form[name]
+            if field.errors or isinstance(field, HiddenField) or field.data is None:
+                continue
+            text = field.data
+            assert isinstance(text, str)
+            multi_line = isinstance(field, TextAreaField)
+            assert not has_control_chars(text, allow_newlines=multi_line), (name, text)
+            assert "\ufffd" not in text
+            limits = [v.max for v in field.validators if isinstance(v, Length) and v.max > 0]
+            assert all(len(text) <= limit for limit in limits), (name, len(text))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
@@ -25,7 +25,8 @@ from webapp.validation import ValidationError, has_control_chars
 
 UNPROCESSABLE = 422
 HTTP_CONFLICT = 409
-FORMS_KEY = "_webapp_forms"
+# The forms a request made, kept with the request (not in ``g``, which can outlive it).
+FORMS_KEY = "webapp.forms"
 
 
 class NoControlCharacters:
@@ -159,7 +160,7 @@ class Form(FlaskForm):
         self.submitted = submitted
         self.conflicted = False
         if request:
-            g.setdefault(FORMS_KEY, []).append(self)
+            request.environ.setdefault(FORMS_KEY, []).append(self)
 
     def report_conflict(self, message: str) -> None:
         """Someone saved the row since this form was opened: say so (the answer is a 409)."""
@@ -181,7 +182,7 @@ def mark_failed_submission(response: Response) -> Response:
     """
     if request.method != "POST" or response.status_code != 200:
         return response
-    failed = [form for form in g.get(FORMS_KEY, ()) if form.failed]
+    failed = [form for form in request.environ.get(FORMS_KEY, ()) if form.failed]
     if failed:
         conflicted = any(form.conflicted for form in failed)
         response.status_code = HTTP_CONFLICT if conflicted else UNPROCESSABLE
