@@ -186,7 +186,7 @@ def test_create_refuses_bad_input_beside_the_field(
     form = {"email": "fine@example.com", "username": "newperson1", "password": NEW_PASSWORD}
     form.update(data)
     response = client.post("/admin/users/new", data=form)
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = text_of(response)
     error = re.search(rf'id="{field}-error">([^<]+)<', html)
     assert error is not None and message in error.group(1)
@@ -259,7 +259,7 @@ def test_an_admin_cannot_deactivate_or_demote_themselves(
         f"/admin/users/{admin.id}",
         data={"email": admin.email, "username": admin.username, **data},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in text_of(response)
     me = fresh(User, admin.id)
     assert isinstance(me, User)
@@ -320,7 +320,7 @@ def test_set_password_errors_stay_beside_the_field(
     response = client.post(
         f"/admin/users/{user.id}/password", data={"password": password, "confirm": confirm}
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in text_of(response)
     assert password not in text_of(response)
     assert fresh(User, user.id).check_password(PASSWORD)  # type: ignore[union-attr]
@@ -377,7 +377,7 @@ def test_edit_an_item_with_a_version_check(client: FlaskClient, admin: User) -> 
     assert event.after == {"title": "New lamp", "description": "Brighter"}
 
     stale = client.post(f"/admin/items/{item.id}", data={**form, "title": "Stale"})
-    assert stale.status_code == 200
+    assert stale.status_code == 409
     assert "Someone else changed this" in text_of(stale)
     assert fresh(Item, item.id).title == "New lamp"  # type: ignore[union-attr]
 
@@ -391,7 +391,7 @@ def test_item_titles_are_checked(
 ) -> None:
     item = ItemFactory(title="Keep")
     response = client.post(f"/admin/items/{item.id}", data={"title": title, "version": "1"})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in text_of(response)
     assert fresh(Item, item.id).title == "Keep"  # type: ignore[union-attr]
 
@@ -459,7 +459,7 @@ def test_rename_refuses_a_taken_or_bad_name(
     TagFactory(name="taken")
     tag = TagFactory(name="mine")
     response = client.post(f"/admin/tags/{tag.id}", data={"name": name})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in text_of(response)
     assert fresh(Tag, tag.id).name == "mine"  # type: ignore[union-attr]
 
@@ -491,7 +491,7 @@ def test_merge_refuses_a_missing_tag_or_itself(
     tag = TagFactory(name="js")
     PostFactory(tags=[tag])
     response = client.post(f"/admin/tags/{tag.id}/merge", data={"target": target})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in text_of(response)
     assert fresh(Tag, tag.id) is not None
     assert events("admin.tag.merge") == []
@@ -562,7 +562,7 @@ def test_a_lost_uniqueness_race_is_a_field_error_not_a_500(
     data = {"email": "fresh@example.com", "username": "fresh", "password": NEW_PASSWORD}
     data[field] = value
     response = client.post(url_of(other), data={**data, "is_active": "y"})
-    assert response.status_code == 200
+    assert response.status_code == 422
     error = re.search(rf'id="{field}-error">([^<]+)<', text_of(response))
     assert error is not None and f"Another account uses this {field}." in error.group(1)
     assert fresh(User, other.id).email == "other@example.com"  # type: ignore[union-attr]

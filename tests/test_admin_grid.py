@@ -25,11 +25,13 @@ from webapp.extensions import db
 ROLES = ("anonymous", "user", "owner", "admin")
 SIGN_IN = 302  # anonymous visitors of a protected page are sent to the sign-in page
 ADMIN_ONLY = (SIGN_IN, 403, 403, 200)
-ADMIN_FORM_ERROR = (SIGN_IN, 403, 403, 200)  # an empty form comes back with its errors
-# An edit form whose fields are absent keeps the row's values (WTForms), so it saves.
+INVALID = 422  # an empty form comes back with its errors: 422 Unprocessable Content
+ADMIN_FORM_ERROR = (SIGN_IN, 403, 403, INVALID)
+# A field left out of a submission is empty (never the row's old value), so edits fail too.
 ADMIN_REDIRECT = (SIGN_IN, 403, 403, 302)  # the action is done (or refused) and redirects
 EVERYONE = (200, 200, 200, 200)
 SIGNED_IN = (SIGN_IN, 200, 200, 200)  # one's own account pages: every signed-in user
+SIGNED_IN_FORM = (SIGN_IN, INVALID, INVALID, INVALID)
 SIGNED_OUT_ONLY = (200, 302, 302, 302)  # pages for visitors; the signed-in go on
 
 # (endpoint, method) -> status for (anonymous, user, owner, admin).
@@ -39,44 +41,44 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("main.index", "GET"): EVERYONE,
     ("main.healthz", "GET"): EVERYONE,
     ("auth.login", "GET"): (200, 302, 302, 302),
-    ("auth.login", "POST"): (200, 302, 302, 302),
+    ("auth.login", "POST"): (INVALID, 302, 302, 302),
     ("auth.logout", "POST"): (SIGN_IN, 302, 302, 302),
     # Items are private: anyone but the owner (admins included) gets a 404.
     ("items.index", "GET"): (SIGN_IN, 200, 200, 200),
     ("items.create", "GET"): (SIGN_IN, 200, 200, 200),
-    ("items.create", "POST"): (SIGN_IN, 200, 200, 200),  # the empty form comes back
+    ("items.create", "POST"): SIGNED_IN_FORM,  # the empty form comes back
     ("items.detail", "GET"): (SIGN_IN, 404, 200, 404),
     ("items.edit", "GET"): (SIGN_IN, 404, 200, 404),
-    ("items.edit", "POST"): (SIGN_IN, 404, 200, 404),
+    ("items.edit", "POST"): (SIGN_IN, 404, INVALID, 404),
     ("items.delete", "GET"): (SIGN_IN, 404, 200, 404),
     ("items.delete", "POST"): (SIGN_IN, 404, 302, 404),
     # Posts are public; their author or an admin may change them.
     ("posts.index", "GET"): EVERYONE,
     ("posts.detail", "GET"): EVERYONE,
     ("posts.create", "GET"): (SIGN_IN, 200, 200, 200),
-    ("posts.create", "POST"): (SIGN_IN, 200, 200, 200),
+    ("posts.create", "POST"): SIGNED_IN_FORM,
     ("posts.edit", "GET"): (SIGN_IN, 403, 200, 200),
-    ("posts.edit", "POST"): (SIGN_IN, 403, 200, 200),
+    ("posts.edit", "POST"): (SIGN_IN, 403, INVALID, INVALID),
     ("posts.delete", "GET"): (SIGN_IN, 403, 200, 200),
     ("posts.delete", "POST"): (SIGN_IN, 403, 302, 302),
     ("tags.index", "GET"): EVERYONE,
     ("tags.detail", "GET"): EVERYONE,
     ("main.readyz", "GET"): (503, 503, 503, 503),  # test databases are not made by migrations
-    # Accounts: one's own account; empty forms come back with their errors.
+    # Accounts: one's own account; empty forms come back with their errors (422).
     ("account.index", "GET"): SIGNED_IN,
     ("account.edit", "GET"): SIGNED_IN,
-    ("account.edit", "POST"): SIGNED_IN,
+    ("account.edit", "POST"): SIGNED_IN_FORM,
     ("account.password", "GET"): SIGNED_IN,
-    ("account.password", "POST"): SIGNED_IN,
+    ("account.password", "POST"): SIGNED_IN_FORM,
     ("account.delete", "GET"): SIGNED_IN,
-    ("account.delete", "POST"): SIGNED_IN,
+    ("account.delete", "POST"): SIGNED_IN_FORM,
     ("account.export", "GET"): SIGNED_IN,
     ("account.export_items", "GET"): SIGNED_IN,
     ("account.revoke_sessions", "POST"): (SIGN_IN, 302, 302, 302),
     ("auth.register", "GET"): SIGNED_OUT_ONLY,
-    ("auth.register", "POST"): SIGNED_OUT_ONLY,
+    ("auth.register", "POST"): (INVALID, 302, 302, 302),
     ("auth.forgot", "GET"): EVERYONE,
-    ("auth.forgot", "POST"): EVERYONE,
+    ("auth.forgot", "POST"): (INVALID,) * 4,
     # A bad or expired link is explained with a flash on the page it redirects to.
     ("auth.reset", "GET"): (302, 302, 302, 302),
     ("auth.reset", "POST"): (302, 302, 302, 302),
@@ -91,7 +93,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.user_create", "GET"): ADMIN_ONLY,
     ("admin.user_create", "POST"): ADMIN_FORM_ERROR,
     ("admin.user_edit", "GET"): ADMIN_ONLY,
-    ("admin.user_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.user_edit", "POST"): ADMIN_FORM_ERROR,
     ("admin.user_password", "POST"): ADMIN_FORM_ERROR,
     ("admin.user_delete", "GET"): ADMIN_ONLY,
     ("admin.user_delete", "POST"): ADMIN_REDIRECT,
@@ -100,7 +102,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.items_bulk", "GET"): ADMIN_REDIRECT,
     ("admin.items_bulk", "POST"): ADMIN_REDIRECT,
     ("admin.item_edit", "GET"): ADMIN_ONLY,
-    ("admin.item_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.item_edit", "POST"): ADMIN_FORM_ERROR,
     ("admin.item_delete", "GET"): ADMIN_ONLY,
     ("admin.item_delete", "POST"): ADMIN_REDIRECT,
     ("admin.posts", "GET"): ADMIN_ONLY,
@@ -108,7 +110,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.posts_bulk", "GET"): ADMIN_REDIRECT,
     ("admin.posts_bulk", "POST"): ADMIN_REDIRECT,
     ("admin.post_edit", "GET"): ADMIN_ONLY,
-    ("admin.post_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.post_edit", "POST"): ADMIN_FORM_ERROR,
     ("admin.post_delete", "GET"): ADMIN_ONLY,
     ("admin.post_delete", "POST"): ADMIN_REDIRECT,
     ("admin.tags", "GET"): ADMIN_ONLY,
@@ -116,7 +118,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.tags_bulk", "GET"): ADMIN_REDIRECT,
     ("admin.tags_bulk", "POST"): ADMIN_REDIRECT,
     ("admin.tag_edit", "GET"): ADMIN_ONLY,
-    ("admin.tag_edit", "POST"): ADMIN_REDIRECT,
+    ("admin.tag_edit", "POST"): ADMIN_FORM_ERROR,
     ("admin.tag_merge", "POST"): ADMIN_FORM_ERROR,
     ("admin.tag_delete", "GET"): ADMIN_ONLY,
     ("admin.tag_delete", "POST"): ADMIN_REDIRECT,

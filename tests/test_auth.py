@@ -76,7 +76,7 @@ def test_failed_sign_in_says_the_same_thing_beside_the_form(
     client: FlaskClient, user: User, login: str, password: str
 ) -> None:
     response = sign_in(client, login, password)
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "do not match an active account" in html
     assert 'class="field-error"' in html
@@ -89,7 +89,7 @@ def test_failed_sign_in_says_the_same_thing_beside_the_form(
 def test_inactive_accounts_cannot_sign_in(client: FlaskClient) -> None:
     UserFactory(username="sleeper", is_active=False)
     response = sign_in(client, "sleeper")
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "do not match an active account" in response.get_data(as_text=True)
 
 
@@ -188,7 +188,7 @@ def test_a_malformed_stored_hash_fails_that_sign_in_cleanly(
 ) -> None:
     UserFactory(username="broken", hashed_password=stored)
     response = sign_in(client, "broken")
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "do not match an active account" in response.get_data(as_text=True)
     assert session_user(client) is None
 
@@ -328,7 +328,7 @@ def test_every_failed_sign_in_checks_one_full_cost_hash(
 def test_unknown_accounts_take_as_long_as_wrong_passwords(client: FlaskClient, user: User) -> None:
     def duration(login: str) -> float:
         start = time.perf_counter()
-        assert sign_in(client, login, "wrong password").status_code == 200
+        assert sign_in(client, login, "wrong password").status_code == 422
         return time.perf_counter() - start
 
     known = statistics.median(duration("alice") for _ in range(3))
@@ -424,7 +424,7 @@ def test_register_refuses_what_breaks_a_rule(
     client: FlaskClient, mailbox: Mailbox, values: dict[str, str], field: str, message: str
 ) -> None:
     response = register(client, **values)
-    assert response.status_code == 200
+    assert response.status_code == 422
     page = text(response)
     errors = field_errors(page)
     assert list(errors) == [field]
@@ -449,7 +449,7 @@ def test_a_taken_email_or_username_is_an_error_beside_it(
     client: FlaskClient, user: User, values: dict[str, str], fields: set[str]
 ) -> None:
     response = register(client, **values)
-    assert response.status_code == 200
+    assert response.status_code == 422
     errors = field_errors(text(response))
     assert errors == {field: TAKEN[field] for field in fields}
     assert user_count() == 1
@@ -472,7 +472,7 @@ def test_when_the_check_loses_a_race_the_database_decides(
     monkeypatch.setattr(UserRepository, "email_taken", lambda *_a, **_k: False)
     monkeypatch.setattr(UserRepository, "username_taken", lambda *_a, **_k: False)
     response = register(client, **values)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert field_errors(text(response)) == {field: TAKEN[field]}
     assert user_count() == 1
     assert session_user(client) is None
@@ -590,7 +590,7 @@ def test_a_new_password_from_a_reset_follows_the_rules(
 ) -> None:
     stored = user.hashed_password
     response = client.post(f"/auth/reset/{make_reset_token(user)}", data=values)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert message in field_errors(text(response))[field]
     assert reload(user).hashed_password == stored
 
@@ -707,18 +707,18 @@ def assert_limited(response: Any) -> None:
 def test_sign_in_is_limited_per_client_address(client: FlaskClient) -> None:
     # No password: the form fails without hashing, and still counts.
     for n in range(3):
-        assert post_from(client, "/auth/login", "10.0.0.1", login=f"user{n}").status_code == 200
+        assert post_from(client, "/auth/login", "10.0.0.1", login=f"user{n}").status_code == 422
     assert_limited(post_from(client, "/auth/login", "10.0.0.1", login="someone-else"))
-    assert post_from(client, "/auth/login", "10.0.0.2", login="user0").status_code == 200
+    assert post_from(client, "/auth/login", "10.0.0.2", login="user0").status_code == 422
     assert client.get("/auth/login", environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
 
 
 @pytest.mark.parametrize("app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT": "2 per minute"}])
 def test_failed_sign_ins_are_limited_per_account_from_any_address(client: FlaskClient) -> None:
-    assert post_from(client, "/auth/login", "10.0.0.1", login="alice").status_code == 200
-    assert post_from(client, "/auth/login", "10.0.0.2", login=" ALICE ").status_code == 200
+    assert post_from(client, "/auth/login", "10.0.0.1", login="alice").status_code == 422
+    assert post_from(client, "/auth/login", "10.0.0.2", login=" ALICE ").status_code == 422
     assert_limited(post_from(client, "/auth/login", "10.0.0.3", login="Alice"))
-    assert post_from(client, "/auth/login", "10.0.0.3", login="bob").status_code == 200
+    assert post_from(client, "/auth/login", "10.0.0.3", login="bob").status_code == 422
 
 
 @pytest.mark.parametrize("app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT": "1 per minute"}])
@@ -726,7 +726,7 @@ def test_successful_sign_ins_do_not_use_up_the_account_limit(app: Flask, user: U
     for _ in range(2):
         assert sign_in(app.test_client(), "alice").status_code == 302
     client = app.test_client()
-    assert sign_in(client, "alice", "wrong password").status_code == 200
+    assert sign_in(client, "alice", "wrong password").status_code == 422
     assert_limited(sign_in(client, "alice"))
 
 
@@ -743,10 +743,10 @@ def test_successful_sign_ins_do_not_use_up_the_account_limit(app: Flask, user: U
 def test_registration_is_limited_per_address_and_per_email(client: FlaskClient) -> None:
     for n in range(2):
         response = post_from(client, "/auth/register", "10.0.0.1", email=f"p{n}@example.com")
-        assert response.status_code == 200  # no password: refused without hashing
+        assert response.status_code == 422  # no password: refused without hashing
     assert_limited(post_from(client, "/auth/register", "10.0.0.1", email="p9@example.com"))
-    assert post_from(client, "/auth/register", "10.0.0.2", email="q@example.com").status_code == 200
-    assert post_from(client, "/auth/register", "10.0.0.3", email="Q@example.com").status_code == 200
+    assert post_from(client, "/auth/register", "10.0.0.2", email="q@example.com").status_code == 422
+    assert post_from(client, "/auth/register", "10.0.0.3", email="Q@example.com").status_code == 422
     assert_limited(post_from(client, "/auth/register", "10.0.0.4", email="q@example.com"))
 
 

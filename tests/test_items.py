@@ -229,7 +229,7 @@ def test_bad_input_is_refused_beside_the_field_and_kept(
     client: FlaskClient, signed_in: User, title: str, description: str, field: str, message: str
 ) -> None:
     response = client.post("/items/new", data={"title": title, "description": description})
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = html_of(response)
     assert f'<p class="field-error" id="{field}-error">' in html
     assert message in html
@@ -279,7 +279,7 @@ def test_refused_edit_keeps_the_values_and_the_row(client: FlaskClient, signed_i
     response = client.post(
         f"/items/{item.id}/edit", data={"title": "x" * 101, "description": "new", "version": "1"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = html_of(response)
     assert "x" * 101 in html
     assert "new</textarea>" in html
@@ -295,7 +295,7 @@ def test_edit_without_a_valid_version_is_refused(
     if version is not None:
         data["version"] = version
     response = client.post(f"/items/{item.id}/edit", data=data)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "out of date: reload the page" in html_of(response)
     assert reload(item.id).title == "Lamp"  # type: ignore[union-attr]
 

@@ -219,7 +219,7 @@ def test_bad_posts_are_refused_beside_the_field(
     client: FlaskClient, signed_in: User, data: dict[str, str], field: str, message: str
 ) -> None:
     response = client.post("/posts/new", data=data)
-    assert response.status_code == 200
+    assert response.status_code == 422
     html = html_of(response)
     error = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', html)
     assert error, html

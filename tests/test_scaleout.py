@@ -464,7 +464,7 @@ def test_the_sign_in_rate_limit_counts_across_both_instances(
         reply = browser.post(instance("/auth/login"), data)
         answers.append((instance.name, reply.status, reply.headers.get("X-RateLimit-Remaining")))
     assert answers[:10] == [
-        (("A", "B")[n % 2], 200, str(remaining)) for n, remaining in enumerate(range(9, -1, -1))
+        (("A", "B")[n % 2], 422, str(remaining)) for n, remaining in enumerate(range(9, -1, -1))
     ]
     # Five tries on each instance: only a shared count reaches the limit of 10.
     assert [status for _, status, _ in answers[10:]] == [429, 429]
@@ -472,7 +472,7 @@ def test_the_sign_in_rate_limit_counts_across_both_instances(
 
     # Another client, trying another account, is let through on either instance.
     other = Browser("198.51.100.14")
-    assert sign_in(other, b, "scale3", "not the password either").status == 200
+    assert sign_in(other, b, "scale3", "not the password either").status == 422
 
     with database.connect() as conn:
         failures = conn.scalar(
@@ -514,7 +514,7 @@ def test_writes_through_both_instances_all_reach_the_database(
         failed_statuses = list(pool.map(fail_once, failed))
         signed_in_statuses = list(pool.map(sign_in_once, users))
     elapsed = time.perf_counter() - started
-    assert failed_statuses == [200] * len(failed)
+    assert failed_statuses == [422] * len(failed)
     assert signed_in_statuses == [302] * len(users)
 
     with database.connect() as conn:

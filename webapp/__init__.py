@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_forms(app)
     register_template_helpers(app)
     register_static_files(app)
     register_request_log(app)
@@ -73,6 +74,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_error_handlers(app: Flask) -> None:
     from webapp.errors import register
+
+    register(app)
+
+
+def register_forms(app: Flask) -> None:
+    from webapp.forms import register
 
     register(app)
 

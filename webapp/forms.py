@@ -1,16 +1,32 @@
-"""WTForms validators shared by every blueprint's forms."""
+"""The base form every blueprint's forms subclass, and the validators they share.
+
+``Form`` holds what every form needs against hostile input, so no form can forget it:
+
+- its fields take text from the posted form alone (never an uploaded file or a JSON body);
+- every text field refuses a file, a value sent more than once, text that was not UTF-8,
+  and NUL or other control characters, before its own validators run;
+- a field missing from a submission is empty, not the row's old value;
+- a failed submission re-rendered with its errors is answered 422, not 200 (``register``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from wtforms import Field, Form, IntegerField
-from wtforms.validators import InputRequired, NumberRange
+from flask import Flask, Response, request
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, IntegerField, StringField, TextAreaField
+from wtforms.validators import InputRequired, NumberRange, StopValidation
 from wtforms.validators import ValidationError as WTFormsValidationError
 from wtforms.widgets import HiddenInput
 
 from webapp.validation import ValidationError, has_control_chars
+
+UNPROCESSABLE = 422
+HTTP_CONFLICT = 409
+# The forms a request made, kept with the request (not in ``g``, which can outlive it).
+FORMS_KEY = "webapp.forms"
 
 
 class NoControlCharacters:
@@ -19,7 +35,7 @@ class NoControlCharacters:
     def __init__(self, *, allow_newlines: bool = False) -> None:
         self.allow_newlines = allow_newlines
 
-    def __call__(self, form: Form, field: Field) -> None:
+    def __call__(self, form: Any, field: Field) -> None:
         if isinstance(field.data, str) and has_control_chars(
             field.data, allow_newlines=self.allow_newlines
         ):
@@ -32,7 +48,7 @@ class Check:
     def __init__(self, rule: Callable[[str], Any]) -> None:
         self.rule = rule
 
-    def __call__(self, form: Form, field: Field) -> None:
+    def __call__(self, form: Any, field: Field) -> None:
         if not field.data:
             return
         try:
@@ -73,3 +89,105 @@ class VersionField(IntegerField):
         """Carry ``version`` from now on (after a conflict: the version that was saved)."""
         self.data = version
         self.raw_data = [str(version)]
+
+
+class ReadableText:
+    """Refuse text holding U+FFFD: what bytes that were not UTF-8 became when decoded.
+
+    See ``webapp.web.Utf8FormDataParser``, which makes them so.
+    """
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if isinstance(field.data, str) and "\ufffd" in field.data:
+            raise StopValidation("This field holds characters that could not be read.")
+
+
+class MissingIsEmpty:
+    """A field the submission left out is empty (``None``), not the value the form was filled
+    with (a row's old value), so that ``DataRequired`` or ``Optional`` decide."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if getattr(form, "submitted", False) and not field.raw_data:
+            field.data = None
+
+
+class SentAsText:
+    """Refuse what a browser's form never sends for a text field: a file, or several values."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if not getattr(form, "submitted", False):
+            return
+        if field.name in request.files:
+            raise StopValidation("This field takes text, not a file.")
+        if field.raw_data is not None and len(field.raw_data) > 1:
+            raise StopValidation("This field was sent more than once: send it once.")
+
+
+def text_checks(field: Field) -> list[Any]:
+    """The checks every text field runs before its own (newlines allowed in multi-line text).
+
+    Hidden fields (``next``, a row version) are never shown with an error nor stored as text:
+    the views check their values; here they only count as empty when left out.
+    """
+    if isinstance(field, HiddenField):
+        return [MissingIsEmpty()]
+    return [
+        MissingIsEmpty(),
+        SentAsText(),
+        ReadableText(),
+        NoControlCharacters(allow_newlines=isinstance(field, TextAreaField)),
+    ]
+
+
+class Form(FlaskForm):
+    """The project's base form (see the module docstring)."""
+
+    class Meta:
+        def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Field:
+            field: Field = super().bind_field(form, unbound_field, options)  # type: ignore[misc]
+            if isinstance(field, StringField) and field.short_name != "csrf_token":
+                field.validators = [*text_checks(field), *field.validators]
+            return field
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        submitted = bool(request) and self.is_submitted()
+        if not args and "formdata" not in kwargs:
+            # Flask-WTF would feed uploaded files and JSON bodies into the fields, where a
+            # file object or a number breaks the length checks (a 500). Only the posted
+            # form counts here, even when empty: a missing field is then missing.
+            kwargs["formdata"] = request.form if submitted else None
+        super().__init__(*args, **kwargs)
+        self.submitted = submitted
+        self.conflicted = False
+        if request:
+            request.environ.setdefault(FORMS_KEY, []).append(self)
+
+    def report_conflict(self, message: str) -> None:
+        """Someone saved the row since this form was opened: say so (the answer is a 409)."""
+        self.form_errors.append(message)
+        self.conflicted = True
+
+    @property
+    def failed(self) -> bool:
+        """True when this form was submitted and holds an error (from validation or a view)."""
+        return bool(self.submitted and self.errors)
+
+
+def mark_failed_submission(response: Response) -> Response:
+    """A POST whose form came back with its errors is answered 422 Unprocessable Content
+    (409 Conflict when the error is an edit conflict).
+
+    The page itself is the same: the form with the errors beside its fields. Other answers
+    (redirects, 409s set by a view, 400 CSRF failures, error pages) are left as they are.
+    """
+    if request.method != "POST" or response.status_code != 200:
+        return response
+    failed = [form for form in request.environ.get(FORMS_KEY, ()) if form.failed]
+    if failed:
+        conflicted = any(form.conflicted for form in failed)
+        response.status_code = HTTP_CONFLICT if conflicted else UNPROCESSABLE
+    return response
+
+
+def register(app: Flask) -> None:
+    app.after_request(mark_failed_submission)

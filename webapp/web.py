@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -14,10 +15,16 @@ from webapp.validation import has_control_chars
 
 
 def is_safe_next(target: str | None) -> bool:
-    """True only for a path on this site (``/items/?page=2``), never another host or scheme."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """True only for a path on this site (``/items/?page=2``), never another host or scheme.
+
+    Browsers read a backslash in the path as a slash (``/\\evil.example`` is another host);
+    in the query string it is only text, so a page whose search held one can still be
+    returned to.
+    """
+    if not target or has_control_chars(target):
         return False
-    if "\\" in target or has_control_chars(target):
+    path = re.split(r"[?#]", target, maxsplit=1)[0]
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc

@@ -6,14 +6,14 @@ from wtforms import SubmitField
 
 from webapp.auth.forms import (
     NewPasswordForm,
-    TextForm,
     current_password_field,
     email_field,
     username_field,
 )
+from webapp.forms import Form
 
 
-class AccountForm(TextForm):
+class AccountForm(Form):
     email = email_field()
     username = username_field()
     # Asked for only when the email address changes (see the view).
@@ -26,6 +26,6 @@ class PasswordChangeForm(NewPasswordForm):
     submit = SubmitField("Change password")
 
 
-class DeleteAccountForm(TextForm):
+class DeleteAccountForm(Form):
     password = current_password_field("Your password")
     submit = SubmitField("Delete my account")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -14,7 +13,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.forms import Check, NoControlCharacters, strip
+from webapp.forms import Check, Form, strip
 from webapp.models import POST_BODY_MAX
 from webapp.validation import (
     EMAIL_MAX,
@@ -36,7 +35,6 @@ def _email_field() -> StringField:
         validators=[
             DataRequired(),
             Length(max=EMAIL_MAX),
-            NoControlCharacters(),
             Check(normalise_email),
         ],
         render_kw={"autocomplete": "off", "type": "email"},
@@ -50,7 +48,6 @@ def _username_field() -> StringField:
         validators=[
             DataRequired(),
             Length(max=50),
-            NoControlCharacters(),
             Check(validate_username),
         ],
         render_kw={"autocomplete": "off"},
@@ -72,7 +69,7 @@ def _check_password(form: Any, field: Any, email: str | None, username: str | No
         raise WTFormsValidationError(str(error)) from error
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(Form):
     email = _email_field()
     username = _username_field()
     password = _new_password_field()
@@ -84,7 +81,7 @@ class UserCreateForm(FlaskForm):
         _check_password(self, field, self.email.data, self.username.data)
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(Form):
     email = _email_field()
     username = _username_field()
     is_active = BooleanField("Active (may sign in)")
@@ -92,7 +89,7 @@ class UserEditForm(FlaskForm):
     submit = SubmitField("Save changes")
 
 
-class PasswordSetForm(FlaskForm):
+class PasswordSetForm(Form):
     """An admin sets a user's new password (the user's sessions end)."""
 
     password = _new_password_field("New password")
@@ -111,39 +108,38 @@ class PasswordSetForm(FlaskForm):
         _check_password(self, field, self._email, self._username)
 
 
-class ItemForm(FlaskForm):
+class ItemForm(Form):
     title = StringField(
         "Title",
         filters=[strip],
-        validators=[DataRequired(), Length(max=100), NoControlCharacters()],
+        validators=[DataRequired(), Length(max=100)],
     )
     description = TextAreaField(
         "Description",
         filters=[strip],
-        validators=[Optional(), Length(max=500), NoControlCharacters(allow_newlines=True)],
+        validators=[Optional(), Length(max=500)],
     )
     version = HiddenField()
     submit = SubmitField("Save item")
 
 
-class PostForm(FlaskForm):
+class PostForm(Form):
     title = StringField(
         "Title",
         filters=[strip],
-        validators=[DataRequired(), Length(max=200), NoControlCharacters()],
+        validators=[DataRequired(), Length(max=200)],
     )
     body = TextAreaField(
         "Body",
         validators=[
             Optional(),
             Length(max=POST_BODY_MAX),
-            NoControlCharacters(allow_newlines=True),
         ],
     )
     tags = StringField(
         "Tags",
         filters=[strip],
-        validators=[Length(max=1000), NoControlCharacters()],
+        validators=[Length(max=1000)],
         description="Comma-separated, e.g. python, web-dev",
     )
     version = HiddenField()
@@ -163,24 +159,23 @@ def _tag_field(label: str) -> StringField:
         validators=[
             DataRequired(),
             Length(max=TAG_MAX_LENGTH),
-            NoControlCharacters(),
             Check(normalise_tag),
         ],
         render_kw={"autocomplete": "off"},
     )
 
 
-class TagRenameForm(FlaskForm):
+class TagRenameForm(Form):
     name = _tag_field("Name")
     submit = SubmitField("Rename tag")
 
 
-class TagMergeForm(FlaskForm):
+class TagMergeForm(Form):
     target = _tag_field("Merge into the tag")
     submit = SubmitField("Merge tags")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A confirmation: nothing to fill in but the CSRF token."""
 
     submit = SubmitField("Yes, go ahead")

@@ -418,7 +418,7 @@ def user_delete(user_id: int) -> ResponseReturnValue:
 
 def _version_matches(form: ItemForm | PostForm, obj: Item | Post) -> bool:
     if form.version.data != str(obj.version):
-        form.form_errors.append(CONFLICT)
+        form.report_conflict(CONFLICT)
         return False
     return True
 
@@ -428,7 +428,7 @@ def _commit_or_conflict(form: ItemForm | PostForm) -> bool:
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
-        form.form_errors.append(CONFLICT)
+        form.report_conflict(CONFLICT)
         return False
     return True
 
@@ -446,7 +446,7 @@ def item_edit(item_id: int) -> ResponseReturnValue:
             changed = services.update_item(actor(), item, values)
         except StaleDataError:
             db.session.rollback()
-            form.form_errors.append(CONFLICT)
+            form.report_conflict(CONFLICT)
         else:
             if _commit_or_conflict(form):
                 flash(
@@ -493,7 +493,7 @@ def post_edit(post_id: int) -> ResponseReturnValue:
             changed = services.update_post(actor(), post, values, parse_tags(form.tags.data))
         except StaleDataError:
             db.session.rollback()
-            form.form_errors.append(CONFLICT)
+            form.report_conflict(CONFLICT)
         else:
             if _commit_or_conflict(form):
                 flash(

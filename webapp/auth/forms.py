@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -18,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 
-from webapp.forms import Check, NoControlCharacters, strip
+from webapp.forms import Check, Form, strip
 from webapp.models import User
 from webapp.validation import (
     EMAIL_MAX,
@@ -37,36 +35,12 @@ TAKEN = {
 }
 
 
-class TextForm(FlaskForm):
-    """A form whose fields take text from the posted form alone.
-
-    Flask-WTF would also feed uploaded files and JSON bodies into the fields, where a file
-    object or a number breaks the length checks (a 500). Here such a field is simply missing,
-    and the form says so beside it.
-    """
-
-    class Meta:
-        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
-            data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
-            return (request.form or None) if data is not None else None
-
-
-class ReadableText:
-    """Refuse text holding U+FFFD: what bytes that were not UTF-8 became when decoded."""
-
-    def __call__(self, form: Any, field: Field) -> None:
-        if isinstance(field.data, str) and "\ufffd" in field.data:
-            raise StopValidation("This field holds characters that could not be read.")
-
-
 def email_field(label: str = "Email address", **render_kw: Any) -> EmailField:
     return EmailField(
         label,
         filters=[strip],
         validators=[
             DataRequired(),
-            ReadableText(),
-            NoControlCharacters(),
             Length(max=EMAIL_MAX),
             Check(normalise_email),
         ],
@@ -80,8 +54,6 @@ def username_field(**render_kw: Any) -> StringField:
         filters=[strip],
         validators=[
             DataRequired(),
-            ReadableText(),
-            NoControlCharacters(),
             Length(max=USERNAME_MAX),
             Check(validate_username),
         ],
@@ -98,12 +70,12 @@ def current_password_field(label: str = "Current password", *, required: bool = 
     )
 
 
-class NewPasswordForm(TextForm):
+class NewPasswordForm(Form):
     """A new password and its repetition, checked against the password rules."""
 
     password = PasswordField(
         "New password",
-        validators=[DataRequired(), ReadableText()],
+        validators=[DataRequired()],
         render_kw={"autocomplete": "new-password", "minlength": PASSWORD_MIN},
     )
     confirm = PasswordField(
@@ -126,11 +98,11 @@ class NewPasswordForm(TextForm):
             raise StopValidation(str(error)) from error
 
 
-class LoginForm(TextForm):
+class LoginForm(Form):
     login = StringField(
         "Email or username",
         filters=[strip],
-        validators=[DataRequired(), Length(max=EMAIL_MAX), NoControlCharacters(), ReadableText()],
+        validators=[DataRequired(), Length(max=EMAIL_MAX)],
         render_kw={"autocomplete": "username", "autofocus": True},
     )
     password = PasswordField(
@@ -158,7 +130,7 @@ class RegisterForm(NewPasswordForm):
         return self.email.data, self.username.data
 
 
-class ForgotForm(TextForm):
+class ForgotForm(Form):
     email = email_field(autofocus=True)
     submit = SubmitField("Email me a link")
 

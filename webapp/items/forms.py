@@ -1,23 +1,21 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from webapp.forms import NoControlCharacters, VersionField, normalise_newlines, strip
+from webapp.forms import Form, VersionField, normalise_newlines, strip
 
 ITEM_TITLE_MAX = 100
 ITEM_DESCRIPTION_MAX = 500
 
 
-class ItemForm(FlaskForm):
+class ItemForm(Form):
     title = StringField(
         "Title",
         filters=[strip],
         validators=[
             DataRequired("Give the item a title."),
             Length(max=ITEM_TITLE_MAX),
-            NoControlCharacters(),
         ],
     )
     description = TextAreaField(
@@ -26,7 +24,6 @@ class ItemForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=ITEM_DESCRIPTION_MAX),
-            NoControlCharacters(allow_newlines=True),
         ],
         render_kw={"rows": 5},
     )

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import Field, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.forms import NoControlCharacters, VersionField, normalise_newlines, strip
+from webapp.forms import Form, VersionField, normalise_newlines, strip
 from webapp.models import POST_BODY_MAX
 from webapp.validation import TAG_MAX_LENGTH, TAGS_PER_POST, ValidationError, parse_tags
 
@@ -17,14 +16,13 @@ TAGS_FIELD_MAX = TAGS_PER_POST * (TAG_MAX_LENGTH + 2) + 100
 TAG_SUGGESTIONS_ID = "tag-suggestions"
 
 
-class PostForm(FlaskForm):
+class PostForm(Form):
     title = StringField(
         "Title",
         filters=[strip],
         validators=[
             DataRequired("Give the post a title."),
             Length(max=POST_TITLE_MAX),
-            NoControlCharacters(),
         ],
     )
     body = TextAreaField(
@@ -33,14 +31,13 @@ class PostForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=POST_BODY_MAX),
-            NoControlCharacters(allow_newlines=True),
         ],
         render_kw={"rows": 12},
     )
     tags = StringField(
         "Tags",
         filters=[strip],
-        validators=[Length(max=TAGS_FIELD_MAX), NoControlCharacters()],
+        validators=[Length(max=TAGS_FIELD_MAX)],
         render_kw={"list": TAG_SUGGESTIONS_ID, "autocomplete": "off"},
     )
     submit = SubmitField("Publish post")
