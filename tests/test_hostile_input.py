@@ -457,11 +457,12 @@ def _all_forms() -> list[type[Form]]:
 
 
 ALL_FORMS = _all_forms()
-# Text with the awkward parts over-represented: control characters, U+FFFD, surrogates' kin,
-# long runs and white space.
+# Text with the awkward parts over-represented: control characters, U+FFFD, long runs and
+# white space. Lone surrogates are left out: they cannot be encoded, so no request carries one
+# (undecodable bytes arrive as U+FFFD, which is here).
 awkward_text = st.text(
     alphabet=st.one_of(
-        st.characters(),
+        st.characters(exclude_categories=["Cs"]),
         st.sampled_from(["\x00", "\x07", "\x1b", "\x7f", "\x85", "\ufffd", "\n", "\r", "\t", " "]),
     ),
     max_size=600,
