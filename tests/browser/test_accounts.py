@@ -57,6 +57,7 @@ def test_register_sign_out_sign_in_change_password_and_sign_in_again(
 ) -> None:
     page.goto(live_server("/"))
     page.get_by_role("link", name="Register").click()
+    page.wait_for_url(live_server("/auth/register"))
     assert page.title() == "Create an account · webapp"
     page.get_by_label("Email address").fill("Journey@Example.com")
     page.get_by_label("Username").fill("journey")
