@@ -7,6 +7,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import Base
+from webapp.models.indexes import trigram_index
 from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -24,8 +25,13 @@ post_tags = Table(
 
 class Post(Base):
     __tablename__ = "posts"
-    # Serves "an author's posts, newest first" and every lookup by author.
-    __table_args__ = (Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),)
+    __table_args__ = (
+        # Serves "an author's posts, newest first" and every lookup by author.
+        Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),
+        # Sort keys of the admin list (keyset pages), the id breaking ties.
+        Index("ix_posts_title_id", "title", "id"),
+        Index("ix_posts_updated_at_id", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -44,6 +50,10 @@ class Post(Base):
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.title!r}>"
+
+
+# Substring search over titles (the feed's and the admin list's search).
+trigram_index("ix_posts_title_trgm", Post.title)
 
 
 class Tag(Base):

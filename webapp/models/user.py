@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import Base
+from webapp.models.indexes import trigram_index
 from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -81,3 +82,9 @@ class User(Base):
 
 # Usernames are unique ignoring case; the display keeps the case that was typed.
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
+# The admin list sorts (and the dashboard counts) by these flags; the id breaks ties.
+Index("ix_users_is_active_id", User.is_active, User.id)
+Index("ix_users_is_admin_id", User.is_admin, User.id)
+# Substring search over email and username (admin user search).
+trigram_index("ix_users_email_trgm", User.email)
+trigram_index("ix_users_username_trgm", User.username)
