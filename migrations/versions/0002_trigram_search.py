@@ -4,9 +4,9 @@ On PostgreSQL: the pg_trgm extension and GIN trigram indexes on the columns the 
 read (users' email and username, items' and posts' titles), so ``column ILIKE '%text%'`` uses
 an index instead of reading the table. On SQLite these are skipped: it has no trigram index.
 
-On both databases: the indexes the admin lists' other sort keys need so that every sort
-order is a keyset walk along an index (the id breaking ties), and the user flags the
-dashboard counts.
+On both databases: the indexes the lists' sort keys need so that every sort order is a walk
+along one index with the id breaking ties (the creation-time indexes gain the id), and the
+user flags the dashboard counts.
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +31,13 @@ TRIGRAM_INDEXES = (
     ('ix_posts_title_trgm', 'posts', 'title'),
 )
 
+# (old index, new index, table): creation-time indexes that gain the id (ties, index-only).
+CREATED_AT_INDEXES = (
+    ('ix_users_created_at', 'ix_users_created_at_id', 'users'),
+    ('ix_items_created_at', 'ix_items_created_at_id', 'items'),
+    ('ix_posts_created_at', 'ix_posts_created_at_id', 'posts'),
+)
+
 # (index, table, columns): B-tree indexes for sort keys, on every database.
 SORT_INDEXES = (
     ('ix_users_is_active_id', 'users', ['is_active', 'id']),
@@ -47,6 +54,11 @@ def _on_postgresql() -> bool:
 
 
 def upgrade() -> None:
+    for old, new, table in CREATED_AT_INDEXES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(new, ['created_at', 'id'], unique=False)
+            batch_op.drop_index(old)
+
     for name, table, columns in SORT_INDEXES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_index(name, columns, unique=False)
@@ -74,3 +86,8 @@ def downgrade() -> None:
     for name, table, _columns in reversed(SORT_INDEXES):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(name)
+
+    for old, new, table in reversed(CREATED_AT_INDEXES):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(old, ['created_at'], unique=False)
+            batch_op.drop_index(new)

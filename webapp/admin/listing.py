@@ -1,17 +1,15 @@
 """How each admin table is shown: its columns, filters and bulk actions.
 
 The queries behind each table are in ``webapp.repositories.admin``; this module only says
-what the one list template shows for them.
+what the one list template shows for them. Each table's rows are drawn by its own small
+template (``templates/admin/rows/<name>.html``): plain markup per cell, one ``url_for`` per
+kind of link, so a page of 50 or 100 rows renders in a fraction of a millisecond per row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from flask import url_for
-from sqlalchemy import Row
 
 from webapp.repositories.admin import (
     AUDIT_LIST,
@@ -30,13 +28,10 @@ YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a list: its heading, its value, how the cell shows it, its sort key."""
+    """One column of a list: its heading and its sort key (the cells are in the rows template)."""
 
     label: str
-    value: Callable[[Row[Any]], Any]
-    kind: str = "text"  # the macro in templates/admin/_cells.html that renders the cell
     sort: str | None = None
-    link: Callable[[Row[Any]], str] | None = None
     numeric: bool = False
 
 
@@ -76,15 +71,15 @@ class AdminTable:
     def endpoint(self) -> str:
         return f"admin.{self.name}"
 
+    @property
+    def rows_template(self) -> str:
+        return f"admin/rows/{self.name}.html"
+
     def bulk_choice(self, name: str) -> BulkChoice | None:
         return next((choice for choice in self.bulk_choices if choice.name == name), None)
 
     def describe(self, count: int) -> str:
         return f"{count:,} {self.noun if count == 1 else self.plural}"
-
-
-def _user_url(user_id: int | None) -> str:
-    return url_for("admin.user_edit", user_id=user_id) if user_id else ""
 
 
 USERS = AdminTable(
@@ -95,17 +90,11 @@ USERS = AdminTable(
     spec=USER_LIST,
     search_label="Search email or username",
     columns=(
-        Column(
-            "Username",
-            lambda row: row[0].username,
-            kind="user",
-            sort="username",
-            link=lambda row: _user_url(row[0].id),
-        ),
-        Column("Email", lambda row: row[0].email, sort="email"),
-        Column("Active", lambda row: row[0].is_active, kind="boolean", sort="active"),
-        Column("Admin", lambda row: row[0].is_admin, kind="flag", sort="admin"),
-        Column("Joined", lambda row: row[0].created_at, kind="datetime", sort="created"),
+        Column("Username", sort="username"),
+        Column("Email", sort="email"),
+        Column("Active", sort="active"),
+        Column("Admin", sort="admin"),
+        Column("Joined", sort="created"),
     ),
     filters=(
         FilterField("active", "Active", YES_NO_ANY),
@@ -128,22 +117,10 @@ ITEMS = AdminTable(
     spec=ITEM_LIST,
     search_label="Search titles",
     columns=(
-        Column(
-            "Title",
-            lambda row: row[0].title,
-            kind="link",
-            sort="title",
-            link=lambda row: url_for("admin.item_edit", item_id=row[0].id),
-        ),
-        Column(
-            "Owner",
-            lambda row: row[0].owner.username,
-            kind="link",
-            sort="owner",
-            link=lambda row: _user_url(row[0].owner_id),
-        ),
-        Column("Created", lambda row: row[0].created_at, kind="datetime", sort="created"),
-        Column("Updated", lambda row: row[0].updated_at, kind="datetime", sort="updated"),
+        Column("Title", sort="title"),
+        Column("Owner", sort="owner"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
     ),
     filters=(FilterField("owner", "Owner", placeholder="username"),),
     bulk=BULK_TABLES["items"],
@@ -158,22 +135,10 @@ POSTS = AdminTable(
     spec=POST_LIST,
     search_label="Search titles",
     columns=(
-        Column(
-            "Title",
-            lambda row: row[0].title,
-            kind="post",
-            sort="title",
-            link=lambda row: url_for("admin.post_edit", post_id=row[0].id),
-        ),
-        Column(
-            "Author",
-            lambda row: row[0].author.username,
-            kind="link",
-            sort="author",
-            link=lambda row: _user_url(row[0].author_id),
-        ),
-        Column("Created", lambda row: row[0].created_at, kind="datetime", sort="created"),
-        Column("Updated", lambda row: row[0].updated_at, kind="datetime", sort="updated"),
+        Column("Title", sort="title"),
+        Column("Author", sort="author"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
     ),
     filters=(
         FilterField("author", "Author", placeholder="username"),
@@ -191,21 +156,8 @@ TAGS = AdminTable(
     spec=TAG_LIST,
     search_label="Search tag names",
     columns=(
-        Column(
-            "Name",
-            lambda row: row[0].name,
-            kind="link",
-            sort="name",
-            link=lambda row: url_for("admin.tag_edit", tag_id=row[0].id),
-        ),
-        Column(
-            "Posts",
-            lambda row: row.post_count,
-            kind="link",
-            sort="posts",
-            link=lambda row: url_for("admin.posts", tag=row[0].name),
-            numeric=True,
-        ),
+        Column("Name", sort="name"),
+        Column("Posts", sort="posts", numeric=True),
     ),
     filters=(FilterField("used", "Used by posts", YES_NO_ANY),),
     bulk=BULK_TABLES["tags"],
@@ -221,17 +173,11 @@ AUDIT = AdminTable(
     spec=AUDIT_LIST,
     search_label="Search actions and actors",
     columns=(
-        Column("Time", lambda row: row[0].created_at, kind="datetime", sort="time"),
-        Column(
-            "Actor",
-            lambda row: row[0].actor_name,
-            kind="link",
-            sort="actor",
-            link=lambda row: _user_url(row[0].actor_id),
-        ),
-        Column("Action", lambda row: row[0], kind="audit_action", sort="action"),
-        Column("Target", lambda row: row[0], kind="audit_target", sort="target"),
-        Column("Address", lambda row: row[0].ip_address, sort="address"),
+        Column("Time", sort="time"),
+        Column("Actor", sort="actor"),
+        Column("Action", sort="action"),
+        Column("Target", sort="target"),
+        Column("Address", sort="address"),
     ),
     filters=(
         FilterField("event", "Action starts with", placeholder="admin.user"),

@@ -19,7 +19,8 @@ class Item(Base):
     __table_args__ = (
         # Serves "an owner's items, newest first" and every lookup by owner.
         Index("ix_items_owner_id_created_at", "owner_id", "created_at", "id"),
-        # Sort keys of the admin list (keyset pages), the id breaking ties.
+        # Sort keys of the lists (keyset pages, numbered pages), the id breaking ties.
+        Index("ix_items_created_at_id", "created_at", "id"),
         Index("ix_items_title_id", "title", "id"),
         Index("ix_items_updated_at_id", "updated_at", "id"),
     )
@@ -28,7 +29,7 @@ class Item(Base):
     title: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(500))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 

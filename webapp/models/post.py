@@ -28,7 +28,8 @@ class Post(Base):
     __table_args__ = (
         # Serves "an author's posts, newest first" and every lookup by author.
         Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),
-        # Sort keys of the admin list (keyset pages), the id breaking ties.
+        # Sort keys of the lists (keyset pages, numbered pages), the id breaking ties.
+        Index("ix_posts_created_at_id", "created_at", "id"),
         Index("ix_posts_title_id", "title", "id"),
         Index("ix_posts_updated_at_id", "updated_at", "id"),
     )
@@ -37,7 +38,7 @@ class Post(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 

@@ -2,6 +2,12 @@
 
 Repositories add and flush; they never commit. The view (or the command line) commits once,
 after the whole action succeeded.
+
+Numbered pages (``Page``) never count or skip more than ``COUNT_CAP`` rows: the count stops
+there ("10,000+", or the planner's estimate for a whole large table on PostgreSQL, see
+``counting``), and so do the pages one can reach. A page's rows and its count come back in one
+statement, and a deeper page picks its rows' ids before it joins anything, so no join runs
+for a skipped row. Lists that must reach any depth use keyset pages (``listing``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
 from webapp.extensions import Base
+from webapp.repositories.counting import COUNT_CAP, Total, count_total, total_columns
 
 M = TypeVar("M", bound=Base)
 T = TypeVar("T")
@@ -43,6 +50,11 @@ def clamp_page(page: int | None, per_page: int | None, default_per_page: int) ->
     return max(page or 1, 1), min(max(per_page, 1), MAX_PER_PAGE)
 
 
+def deepest_page(per_page: int) -> int:
+    """The last page number a numbered list offers: its rows stay within ``COUNT_CAP``."""
+    return max(math.ceil(COUNT_CAP / per_page), 1)
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of rows and what a pagination control needs to know about the others."""
@@ -51,10 +63,18 @@ class Page(Generic[T]):
     page: int
     per_page: int
     total: int
+    # "More than ``total``" (a count stopped at the cap), or "about ``total``" (an estimate).
+    capped: bool = False
+    estimated: bool = False
+
+    @property
+    def size(self) -> Total:
+        return Total(self.total, capped=self.capped, estimated=self.estimated)
 
     @property
     def pages(self) -> int:
-        return max(math.ceil(self.total / self.per_page), 1)
+        pages = max(math.ceil(self.total / self.per_page), 1)
+        return pages if self.size.exact else min(pages, deepest_page(self.per_page))
 
     @property
     def has_prev(self) -> bool:
@@ -114,20 +134,63 @@ class BaseRepository(Generic[M]):
         page: int | None = 1,
         per_page: int | None = None,
     ) -> Page[M]:
+        filters = list(filters)
         stmt = select(self.model).where(*filters).options(*options)
         stmt = stmt.order_by(*(tuple(order_by) or self.default_order or (self.model.id,)))
-        return self.paginate(stmt, page=page, per_page=per_page)
+        whole = None if filters else self.model.__tablename__
+        return self.paginate(stmt, page=page, per_page=per_page, whole=whole)
 
     def paginate(
-        self, stmt: Select[Any], *, page: int | None = 1, per_page: int | None = None
+        self,
+        stmt: Select[Any],
+        *,
+        page: int | None = 1,
+        per_page: int | None = None,
+        whole: str | None = None,
     ) -> Page[M]:
-        """Run ``stmt`` for one page; a page past the end shows the last page."""
+        """Run ``stmt`` for one page, with the list's size, in one statement.
+
+        ``whole``: the table's name, when ``stmt`` lists all of it unfiltered (its size may then be
+        the planner's estimate). A page past the end shows the last page; pages stop at
+        ``COUNT_CAP`` rows.
+        """
         page, per_page = clamp_page(page, per_page, 20)
-        total = self.count(stmt)
-        last_page = max(math.ceil(total / per_page), 1)
-        page = min(page, last_page)
-        rows = self.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page))
-        return Page(items=list(rows.unique()), page=page, per_page=per_page, total=total)
+        page = min(page, deepest_page(per_page))
+        ids = stmt.with_only_columns(self.model.id)
+        totals = total_columns(self.session, ids, whole=whole)
+        rows = self._page_rows(stmt, totals.labelled(), page, per_page)
+        if rows:
+            size = totals.read(rows[0])
+        elif page == 1:
+            size = Total(0)
+        else:  # past the end: count, then show the last page
+            size = count_total(self.session, ids, whole=whole)
+            last = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
+            page = min(page, last)
+            rows = self._page_rows(stmt, totals.labelled(), page, per_page) if size.value else []
+        return Page(
+            items=[row[0] for row in rows],
+            page=page,
+            per_page=per_page,
+            total=size.value,
+            capped=size.capped,
+            estimated=size.estimated,
+        )
+
+    def _page_rows(
+        self, stmt: Select[Any], totals: Iterable[Any], page: int, per_page: int
+    ) -> Sequence[Any]:
+        """The rows of page ``page`` (entity first), beside the ``totals`` columns.
+
+        Past page 1 the skipped rows are walked by id alone (an index scan), and only the
+        page's own rows are joined and loaded.
+        """
+        offset = (page - 1) * per_page
+        if offset:
+            chosen = stmt.with_only_columns(self.model.id).limit(per_page).offset(offset)
+            stmt = stmt.where(self.model.id.in_(chosen.scalar_subquery()))
+        result = self.session.execute(stmt.add_columns(*totals).limit(per_page))
+        return result.unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

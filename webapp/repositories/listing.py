@@ -5,7 +5,9 @@ search and filters); ``ListRepository`` turns a spec and the request's ``ListPar
 
 Pages are keyset (cursor) pages: a page is "the rows after (or before) this sort value and
 id", so a deep page costs what page 1 costs. Counts stop at a cap instead of scanning a huge
-table. Exports stream one query's rows in batches, so memory stays flat whatever the size.
+table, and an unfiltered large table is not counted at all on PostgreSQL (the planner's
+estimate stands in): rows and count come back in one statement. Exports stream one query's
+rows in batches, so memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -35,12 +37,11 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.orm.interfaces import ORMOption
 
 from webapp.repositories.base import SessionLike
+from webapp.repositories.counting import COUNT_CAP, Total, TotalColumns, total_columns
 from webapp.validation import has_control_chars
 
 PER_PAGE_CHOICES = (20, 50, 100)
 DEFAULT_PER_PAGE = PER_PAGE_CHOICES[0]
-# Counting stops here: past it a list says "10,000+" instead of scanning the whole table.
-COUNT_CAP = 10_000
 EXPORT_BATCH = 1_000
 MAX_TEXT_ARG = 100
 MAX_CURSOR_LENGTH = 400
@@ -254,8 +255,15 @@ class KeysetPage:
     has_next: bool
     first_cursor: str | None
     last_cursor: str | None
-    total: int
-    total_capped: bool
+    size: Total
+
+    @property
+    def total(self) -> int:
+        return self.size.value
+
+    @property
+    def total_capped(self) -> bool:
+        return self.size.capped
 
     @property
     def items(self) -> list[Any]:
@@ -322,11 +330,15 @@ class ListRepository:
         return self.spec.id_column.in_(self.filtered(params, self.spec.id_column, joined=False))
 
     def page(self, params: ListParams) -> KeysetPage:
+        """One page of rows, with the list's size, in one statement."""
         spec = self.spec
         key = spec.sort_keys[params.sort]
+        totals = self.total_columns(params)
         stmt = self.filtered(params, spec.entity, *spec.extra_columns).options(*spec.options)
         stmt = stmt.add_columns(
-            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+            key.column.label("sort_value"),
+            as_column(spec.id_column).label("row_id"),
+            *totals.labelled(),
         )
 
         backwards = params.before is not None or params.last
@@ -353,7 +365,6 @@ class ListRepository:
             has_prev, has_next = more, False
         else:
             has_prev, has_next = False, more
-        total, capped = self.count(params)
         return KeysetPage(
             rows=rows,
             params=params,
@@ -361,9 +372,17 @@ class ListRepository:
             has_next=has_next,
             first_cursor=Cursor(rows[0].sort_value, rows[0].row_id).encode() if rows else None,
             last_cursor=Cursor(rows[-1].sort_value, rows[-1].row_id).encode() if rows else None,
-            total=total,
-            total_capped=capped,
+            # No rows without a cursor: the list is empty.
+            size=totals.read(rows[0]) if rows else Total(0),
         )
+
+    def total_columns(self, params: ListParams) -> TotalColumns:
+        """The list's size as columns beside its rows (an estimate for a whole large table)."""
+        spec = self.spec
+        ids = self.filtered(params, spec.id_column, joined=False)
+        unfiltered = not (params.q and spec.search is not None) and not params.filters
+        whole = spec.entity.__tablename__ if unfiltered else None
+        return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
 
     def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
@@ -372,6 +391,22 @@ class ListRepository:
         limited = matching.limit(cap + 1).subquery()
         total = self.session.scalar(select(func.count()).select_from(limited)) or 0
         return (cap, True) if total > cap else (total, False)
+
+    def cursor_at(self, params: ListParams, position: int) -> str | None:
+        """The cursor a page ending at row ``position`` (1-based) links "next" with.
+
+        ``after=`` this cursor, the list goes on at row ``position + 1``: the same link the
+        pages' own navigation renders. It walks the rows with an OFFSET, so it is for tools
+        (the benchmark reaches a deep page with it), never for a page.
+        """
+        spec = self.spec
+        key = spec.sort_keys[params.sort]
+        stmt = self.filtered(
+            params, key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+        )
+        stmt = stmt.order_by(*_order(key, spec.id_column, params.desc))
+        row = self.session.execute(stmt.offset(max(position - 1, 0)).limit(1)).first()
+        return Cursor(row.sort_value, row.row_id).encode() if row is not None else None
 
     def export_rows(self, params: ListParams, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
         """Every matching row's export columns, in the list's order, fetched ``batch`` at a time.

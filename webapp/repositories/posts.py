@@ -52,8 +52,12 @@ class PostRepository(VersionedRepository[Post]):
         per_page: int | None = None,
     ) -> Page[Post]:
         """Newest posts first, with authors and tags loaded in a fixed number of queries."""
+        whole = None if (q or tag or author_id is not None) else Post.__tablename__
         return self.paginate(
-            self.feed_query(q=q, tag=tag, author_id=author_id), page=page, per_page=per_page
+            self.feed_query(q=q, tag=tag, author_id=author_id),
+            page=page,
+            per_page=per_page,
+            whole=whole,
         )
 
     def newest(self, limit: int = 10) -> list[Post]:
