@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 from flask import Flask, request, url_for
 from markupsafe import Markup, escape
+
+from webapp.repositories.posts import tag_names
 
 
 def format_datetime(value: datetime | None, fmt: str = "%d %b %Y, %H:%M UTC") -> str:
@@ -23,6 +26,10 @@ def format_date(value: datetime | None) -> str:
 def query_args_without(*names: str) -> dict[str, str]:
     """The current query string as a dict, without ``names`` (for pagination links)."""
     return {k: v for k, v in request.args.items() if k not in names}
+
+
+# Characters no URL part quotes (RFC 3986 unreserved): such text is used as it is.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 class UrlPattern:
@@ -47,7 +54,7 @@ class UrlPattern:
 
     def __call__(self, value: Any) -> str:
         text = str(value)
-        if isinstance(value, int):  # digits need no quoting
+        if isinstance(value, int) or _UNRESERVED.fullmatch(text):  # nothing to quote
             return f"{self.head}{text}{self.tail}"
         if self.in_query:
             return f"{self.head}{quote_plus(text, safe=self.QUERY_SAFE)}{self.tail}"
@@ -81,3 +88,4 @@ def register(app: Flask) -> None:
     app.add_template_global(UrlPattern, "url_pattern")
     app.add_template_filter(fill)
     app.add_template_filter(time_tag)
+    app.add_template_filter(tag_names)

@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
 from webapp.extensions import Base
-from webapp.repositories.counting import COUNT_CAP, Total, count_total, total_columns
+from webapp.repositories.counting import (
+    COUNT_CAP,
+    Total,
+    TotalColumns,
+    count_total,
+    total_columns,
+)
 
 M = TypeVar("M", bound=Base)
 T = TypeVar("T")
@@ -103,14 +109,18 @@ class Page(Generic[T]):
 
     def iter_pages(self, edge: int = 1, around: int = 2) -> Iterator[int | None]:
         """Page numbers to link, with ``None`` where a run of pages is elided."""
+        pages = self.pages
+        shown = {
+            *range(1, min(edge, pages) + 1),
+            *range(max(self.page - around, 1), min(self.page + around, pages) + 1),
+            *range(max(pages - edge + 1, 1), pages + 1),
+        }
         last_shown = 0
-        for number in range(1, self.pages + 1):
-            near_edge = number <= edge or number > self.pages - edge
-            if near_edge or abs(number - self.page) <= around:
-                if last_shown and number - last_shown > 1:
-                    yield None
-                yield number
-                last_shown = number
+        for number in sorted(shown):  # a handful of numbers, however many pages there are
+            if last_shown and number - last_shown > 1:
+                yield None
+            yield number
+            last_shown = number
 
 
 class BaseRepository(Generic[M]):
@@ -138,38 +148,50 @@ class BaseRepository(Generic[M]):
         stmt = select(self.model).where(*filters).options(*options)
         stmt = stmt.order_by(*(tuple(order_by) or self.default_order or (self.model.id,)))
         whole = None if filters else self.model.__tablename__
-        return self.paginate(stmt, page=page, per_page=per_page, whole=whole)
+        page_: Page[M] = self.paginate(stmt, page=page, per_page=per_page, whole=whole)
+        return page_
 
     def paginate(
         self,
         stmt: Select[Any],
         *,
+        ids: Select[Any] | None = None,
         page: int | None = 1,
         per_page: int | None = None,
         whole: str | None = None,
-    ) -> Page[M]:
-        """Run ``stmt`` for one page, with the list's size, in one statement.
+        rows: bool = False,
+    ) -> Page[Any]:
+        """Run ``stmt`` for one page, and find the list's size.
 
-        ``whole``: the table's name, when ``stmt`` lists all of it unfiltered (its size may then be
-        the planner's estimate). A page past the end shows the last page; pages stop at
-        ``COUNT_CAP`` rows.
+        ``ids``: the listed rows' ids, filtered and ordered as ``stmt`` but with none of the
+        joins it needs only for showing them (by default ``stmt`` with the id alone).
+        ``whole``: the table's name, when ``stmt`` lists all of it unfiltered: its size (the
+        planner's estimate once it is large, on PostgreSQL) then comes in the page's own
+        statement. A filtered list is counted (up to the cap, in a second statement) only when
+        its rows do not all fit on page 1. ``rows``: the page holds ``stmt``'s rows, not the
+        entities in their first column. A page past the end shows the last page; pages stop
+        at ``COUNT_CAP`` rows.
         """
         page, per_page = clamp_page(page, per_page, 20)
         page = min(page, deepest_page(per_page))
-        ids = stmt.with_only_columns(self.model.id)
-        totals = total_columns(self.session, ids, whole=whole)
-        rows = self._page_rows(stmt, totals.labelled(), page, per_page)
-        if rows:
-            size = totals.read(rows[0])
-        elif page == 1:
-            size = Total(0)
-        else:  # past the end: count, then show the last page
+        if ids is None:
+            ids = stmt.with_only_columns(self.model.id)
+        totals = total_columns(self.session, ids, whole=whole) if whole else None
+        found = self._page_rows(stmt, ids, totals, page, per_page)
+        more = len(found) > per_page
+        found = found[:per_page]
+        if found and totals is not None:
+            size = totals.read(found[0])
+        elif page == 1 and not more:
+            size = Total(len(found))  # every row is on this page
+        else:
             size = count_total(self.session, ids, whole=whole)
-            last = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
-            page = min(page, last)
-            rows = self._page_rows(stmt, totals.labelled(), page, per_page) if size.value else []
+        if not found and page > 1:  # past the end: show the last page
+            page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
+            if size.value:
+                found = self._page_rows(stmt, ids, totals, page, per_page)[:per_page]
         return Page(
-            items=[row[0] for row in rows],
+            items=list(found) if rows else [row[0] for row in found],
             page=page,
             per_page=per_page,
             total=size.value,
@@ -178,19 +200,26 @@ class BaseRepository(Generic[M]):
         )
 
     def _page_rows(
-        self, stmt: Select[Any], totals: Iterable[Any], page: int, per_page: int
+        self,
+        stmt: Select[Any],
+        ids: Select[Any],
+        totals: TotalColumns | None,
+        page: int,
+        per_page: int,
     ) -> Sequence[Any]:
-        """The rows of page ``page`` (entity first), beside the ``totals`` columns.
+        """Up to ``per_page + 1`` rows from page ``page`` on (the ``totals`` columns beside
+        them), the extra one telling whether more follow.
 
         Past page 1 the skipped rows are walked by id alone (an index scan), and only the
         page's own rows are joined and loaded.
         """
         offset = (page - 1) * per_page
         if offset:
-            chosen = stmt.with_only_columns(self.model.id).limit(per_page).offset(offset)
-            stmt = stmt.where(self.model.id.in_(chosen.scalar_subquery()))
-        result = self.session.execute(stmt.add_columns(*totals).limit(per_page))
-        return result.unique().all()
+            chosen = ids.limit(per_page + 1).offset(offset).scalar_subquery()
+            stmt = stmt.where(self.model.id.in_(chosen))
+        if totals is not None:
+            stmt = stmt.add_columns(*totals.labelled())
+        return self.session.execute(stmt.limit(per_page + 1)).unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

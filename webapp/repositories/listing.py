@@ -1,7 +1,9 @@
 """One list machinery for every admin table: search, filters, sort, keyset pages, export.
 
-A table is described once by a ``ListSpec`` (its rows, joins, named eager loading, sort keys,
+A table is described once by a ``ListSpec`` (the columns a page shows, its joins, sort keys,
 search and filters); ``ListRepository`` turns a spec and the request's ``ListParams`` into SQL.
+A page selects just the columns it shows, as plain rows: no ORM objects are built for a list,
+and related values (an owner's name, a post's tags) come in the same statement.
 
 Pages are keyset (cursor) pages: a page is "the rows after (or before) this sort value and
 id", so a deep page costs what page 1 costs. Counts stop at a cap instead of scanning a huge
@@ -34,10 +36,15 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.orm import QueryableAttribute
-from sqlalchemy.orm.interfaces import ORMOption
 
 from webapp.repositories.base import SessionLike
-from webapp.repositories.counting import COUNT_CAP, Total, TotalColumns, total_columns
+from webapp.repositories.counting import (
+    COUNT_CAP,
+    Total,
+    TotalColumns,
+    count_total,
+    total_columns,
+)
 from webapp.validation import has_control_chars
 
 PER_PAGE_CHOICES = (20, 50, 100)
@@ -106,10 +113,10 @@ class ListSpec:
     sort_keys: Mapping[str, SortKey]
     default_sort: str
     export_columns: Sequence[tuple[str, Expr]]
+    # What a page shows of each row, labelled: related values through ``joins`` or a
+    # correlated subquery, so one statement gives the whole page.
+    columns: Sequence[Expr] = ()
     joins: Callable[[Select[Any]], Select[Any]] = _no_joins
-    # The page's eager loading, named: many-to-one by the join, collections by selectinload.
-    options: Sequence[ORMOption] = ()
-    extra_columns: Sequence[Expr] = ()
     search: Callable[[str], ColumnElement[bool]] | None = None
     filters: Mapping[str, FilterSpec] = field(default_factory=dict)
 
@@ -266,9 +273,8 @@ class KeysetPage:
         return self.size.capped
 
     @property
-    def items(self) -> list[Any]:
-        """The rows' entities (the first column of every row)."""
-        return [row[0] for row in self.rows]
+    def items(self) -> Sequence[Row[Any]]:
+        return self.rows
 
 
 def _order(key: SortKey, id_column: Expr, desc: bool) -> list[Any]:
@@ -330,16 +336,21 @@ class ListRepository:
         return self.spec.id_column.in_(self.filtered(params, self.spec.id_column, joined=False))
 
     def page(self, params: ListParams) -> KeysetPage:
-        """One page of rows, with the list's size, in one statement."""
+        """One page of rows and the list's size.
+
+        A whole table's size comes in the page's own statement (its estimate on PostgreSQL);
+        a filtered list's is the number of rows when they all fit on the first page, and a
+        capped count (a second statement) only when they do not.
+        """
         spec = self.spec
         key = spec.sort_keys[params.sort]
-        totals = self.total_columns(params)
-        stmt = self.filtered(params, spec.entity, *spec.extra_columns).options(*spec.options)
+        stmt = self.filtered(params, *spec.columns)
         stmt = stmt.add_columns(
-            key.column.label("sort_value"),
-            as_column(spec.id_column).label("row_id"),
-            *totals.labelled(),
+            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
         )
+        totals = self.total_columns(params)
+        if totals is not None:
+            stmt = stmt.add_columns(*totals.labelled())
 
         backwards = params.before is not None or params.last
         cursor = params.before or params.after
@@ -357,6 +368,15 @@ class ListRepository:
             last = params.after is not None
             return self.page(replace(params, after=None, before=None, last=last))
 
+        if not rows:
+            size = Total(0)  # no rows without a cursor: the list is empty
+        elif totals is not None:
+            size = totals.read(rows[0])
+        elif cursor is None and not more:
+            size = Total(len(rows))  # every matching row is on this page
+        else:
+            size = self.size(params)
+
         if params.before is not None:
             has_prev, has_next = more, True
         elif params.after is not None:
@@ -372,17 +392,21 @@ class ListRepository:
             has_next=has_next,
             first_cursor=Cursor(rows[0].sort_value, rows[0].row_id).encode() if rows else None,
             last_cursor=Cursor(rows[-1].sort_value, rows[-1].row_id).encode() if rows else None,
-            # No rows without a cursor: the list is empty.
-            size=totals.read(rows[0]) if rows else Total(0),
+            size=size,
         )
 
-    def total_columns(self, params: ListParams) -> TotalColumns:
-        """The list's size as columns beside its rows (an estimate for a whole large table)."""
+    def total_columns(self, params: ListParams) -> TotalColumns | None:
+        """For a whole table, its size as columns beside the page's rows; else ``None``."""
         spec = self.spec
+        if (params.q and spec.search is not None) or params.filters:
+            return None
         ids = self.filtered(params, spec.id_column, joined=False)
-        unfiltered = not (params.q and spec.search is not None) and not params.filters
-        whole = spec.entity.__tablename__ if unfiltered else None
-        return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
+        return total_columns(self.session, ids, cap=self.count_cap, whole=spec.entity.__tablename__)
+
+    def size(self, params: ListParams) -> Total:
+        """How many rows match, counted no further than the cap, in a statement of its own."""
+        ids = self.filtered(params, self.spec.id_column, joined=False)
+        return count_total(self.session, ids, cap=self.count_cap)
 
     def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
