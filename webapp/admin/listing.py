@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+from flask import url_for
 
 from webapp.admin.rows import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 from webapp.repositories.admin import (
@@ -22,7 +25,7 @@ from webapp.repositories.admin import (
     USER_LIST,
     BulkTable,
 )
-from webapp.repositories.listing import ListSpec
+from webapp.repositories.listing import KeysetPage, ListParams, ListSpec
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
@@ -34,6 +37,22 @@ class Column:
     label: str
     sort: str | None = None
     numeric: bool = False
+
+
+@dataclass(frozen=True)
+class SortLink:
+    """A column heading's link: sort by that column (the other way if it is the current one)."""
+
+    column: Column
+    href: str | None  # None: the column does not sort
+    current: bool = False
+    next_desc: bool = False
+
+
+def with_args(base: str, **args: str) -> str:
+    """``base`` (a URL from ``url_for``) with more query arguments appended."""
+    extra = "&".join(f"{name}={quote(value, safe='')}" for name, value in args.items())
+    return f"{base}{'&' if '?' in base else '?'}{extra}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,44 @@ class AdminTable:
     @property
     def rows_template(self) -> str:
         return f"admin/rows/{self.name}.html"
+
+    def sort_label(self, sort: str) -> str:
+        return next((c.label for c in self.columns if c.sort == sort), sort)
+
+    def sort_links(self, params: ListParams) -> list[SortLink]:
+        """Each column's heading and its sort link.
+
+        One ``url_for`` for the list with its filters; each link adds its sort to it.
+        """
+        base = url_for(self.endpoint, **params.query_args(self.spec, with_sort=False))
+        links: list[SortLink] = []
+        for column in self.columns:
+            if column.sort is None:
+                links.append(SortLink(column, None))
+                continue
+            current = params.sort == column.sort
+            if current:
+                next_desc = not params.desc
+            else:
+                next_desc = self.spec.sort_keys[column.sort].descending_first
+            href = with_args(base, sort=column.sort, dir="desc" if next_desc else "asc")
+            links.append(SortLink(column, href, current, next_desc))
+        return links
+
+    def page_links(self, page: KeysetPage) -> dict[str, str | None]:
+        """First / previous / next / last: the list with its filters and sort, and a cursor."""
+        first = url_for(self.endpoint, **page.params.query_args(self.spec))
+        has_cursor = page.first_cursor is not None and page.last_cursor is not None
+        return {
+            "first": first if page.has_prev else None,
+            "previous": with_args(first, before=page.first_cursor)
+            if page.has_prev and has_cursor and page.first_cursor
+            else None,
+            "next": with_args(first, after=page.last_cursor)
+            if page.has_next and page.last_cursor
+            else None,
+            "last": with_args(first, last="1") if page.has_next else None,
+        }
 
     def bulk_choice(self, name: str) -> BulkChoice | None:
         return next((choice for choice in self.bulk_choices if choice.name == name), None)
