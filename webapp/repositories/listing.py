@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.orm import QueryableAttribute
@@ -294,9 +295,16 @@ def _after(key: SortKey, id_column: Expr, cursor: Cursor, desc: bool) -> ColumnE
     """
     expr, value, row_id = key.column, cursor.value, cursor.id
     if not key.nullable:
+        # The row comparison is exact; the plain bound on the sort key beside it lets an index
+        # on that key alone start at the cursor too (a key from a joined table, like an
+        # item's owner name, cannot share a composite index with the id).
+        if isinstance(value, bool):  # flags take only =, and their index has the id anyway
+            bound: ColumnElement[bool] = true()
+        else:
+            bound = expr <= value if desc else expr >= value
         if desc:
-            return tuple_(expr, id_column) < tuple_(value, row_id)
-        return tuple_(expr, id_column) > tuple_(value, row_id)
+            return and_(bound, tuple_(expr, id_column) < tuple_(value, row_id))
+        return and_(bound, tuple_(expr, id_column) > tuple_(value, row_id))
     if value is None:
         if desc:
             return or_(and_(expr.is_(None), id_column < row_id), expr.is_not(None))
