@@ -108,6 +108,9 @@ class TotalColumns:
     def read(self, row: Any) -> Total:
         return read_total(row.total_estimate, row.total_count, self.cap)
 
+    def read_values(self, estimate: float | None, count: int | None) -> Total:
+        return read_total(estimate, count, self.cap)
+
 
 def total_columns(
     session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP, whole: str | None = None
