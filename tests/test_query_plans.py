@@ -77,6 +77,8 @@ def data(postgres_engine: Engine) -> Iterator[Data]:
     tables = ", ".join(t.name for t in db.metadata.sorted_tables)
     with app.app_context():
         with db.engine.begin() as conn:
+            # Ids from 1 (earlier tests' rolled-back inserts have moved the sequences on).
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             for statement in FILL:
                 conn.execute(text(statement))
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
