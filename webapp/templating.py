@@ -89,3 +89,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(fill)
     app.add_template_filter(time_tag)
     app.add_template_filter(tag_names)
+    from webapp.posts.cards import post_cards  # it builds on the helpers above
+
+    app.add_template_global(post_cards)

@@ -13,11 +13,11 @@ for a skipped row. Lists that must reach any depth use keyset pages (``listing``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -25,8 +25,8 @@ from webapp.extensions import Base
 from webapp.repositories.counting import (
     COUNT_CAP,
     Total,
-    TotalColumns,
     count_total,
+    read_total,
     total_columns,
 )
 
@@ -45,15 +45,26 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match on the bare column (index-friendly on PostgreSQL)."""
-    return column.ilike(like_pattern(text), escape="\\")
+def contains(column: Any, text: str | BindParameter[str]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on the bare column (index-friendly on PostgreSQL).
+
+    ``text`` may be a bound parameter standing for a ``like_pattern`` given at execution (a
+    statement built once and run for many searches).
+    """
+    pattern = text if isinstance(text, BindParameter) else like_pattern(text)
+    return column.ilike(pattern, escape="\\")
 
 
 def clamp_page(page: int | None, per_page: int | None, default_per_page: int) -> tuple[int, int]:
     """Any page number or size a URL may carry, made sensible."""
     per_page = default_per_page if per_page is None else per_page
     return max(page or 1, 1), min(max(per_page, 1), MAX_PER_PAGE)
+
+
+# Page statements of lists that are always the same statement (see ``paginate(shape=...)``),
+# built once: building a statement and its cache key costs more than running it.
+_PAGE_STATEMENTS: dict[Hashable, Select[Any]] = {}
+_PAGE_STATEMENTS_MAX = 256
 
 
 def deepest_page(per_page: int) -> int:
@@ -160,6 +171,7 @@ class BaseRepository(Generic[M]):
         per_page: int | None = None,
         whole: str | None = None,
         rows: bool = False,
+        shape: Hashable | None = None,
     ) -> Page[Any]:
         """Run ``stmt`` for one page, and find the list's size.
 
@@ -169,19 +181,21 @@ class BaseRepository(Generic[M]):
         planner's estimate once it is large, on PostgreSQL) then comes in the page's own
         statement. A filtered list is counted (up to the cap, in a second statement) only when
         its rows do not all fit on page 1. ``rows``: the page holds ``stmt``'s rows, not the
-        entities in their first column. A page past the end shows the last page; pages stop
-        at ``COUNT_CAP`` rows.
+        entities in their first column. ``shape``: a name for ``stmt`` when it is always the
+        same statement (no values in it): its page statements are then built once and reused.
+        A page past the end shows the last page; pages stop at ``COUNT_CAP`` rows.
         """
         page, per_page = clamp_page(page, per_page, 20)
         page = min(page, deepest_page(per_page))
         if ids is None:
             ids = stmt.with_only_columns(self.model.id)
-        totals = total_columns(self.session, ids, whole=whole) if whole else None
-        found = self._page_rows(stmt, ids, totals, page, per_page)
+        if shape is not None:
+            shape = (shape, per_page, whole, self.session.get_bind().dialect.name)
+        found = self._page_rows(stmt, ids, whole, page, per_page, shape)
         more = len(found) > per_page
         found = found[:per_page]
-        if found and totals is not None:
-            size = totals.read(found[0])
+        if found and whole is not None:
+            size = read_total(found[0].total_estimate, found[0].total_count, COUNT_CAP)
         elif page == 1 and not more:
             size = Total(len(found))  # every row is on this page
         else:
@@ -189,7 +203,7 @@ class BaseRepository(Generic[M]):
         if not found and page > 1:  # past the end: show the last page
             page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
             if size.value:
-                found = self._page_rows(stmt, ids, totals, page, per_page)[:per_page]
+                found = self._page_rows(stmt, ids, whole, page, per_page, shape)[:per_page]
         return Page(
             items=list(found) if rows else [row[0] for row in found],
             page=page,
@@ -203,23 +217,34 @@ class BaseRepository(Generic[M]):
         self,
         stmt: Select[Any],
         ids: Select[Any],
-        totals: TotalColumns | None,
+        whole: str | None,
         page: int,
         per_page: int,
+        shape: Hashable | None = None,
     ) -> Sequence[Any]:
-        """Up to ``per_page + 1`` rows from page ``page`` on (the ``totals`` columns beside
-        them), the extra one telling whether more follow.
+        """Up to ``per_page + 1`` rows from page ``page`` on (with ``whole``, the table's size
+        in columns beside them), the extra one telling whether more follow.
 
         Past page 1 the skipped rows are walked by id alone (an index scan), and only the
         page's own rows are joined and loaded.
         """
         offset = (page - 1) * per_page
-        if offset:
-            chosen = ids.limit(per_page + 1).offset(offset).scalar_subquery()
-            stmt = stmt.where(self.model.id.in_(chosen))
-        if totals is not None:
-            stmt = stmt.add_columns(*totals.labelled())
-        return self.session.execute(stmt.limit(per_page + 1)).unique().all()
+        key = None if shape is None else (shape, offset > 0)
+        built = _PAGE_STATEMENTS.get(key) if key is not None else None
+        if built is None:
+            built = stmt
+            if offset:
+                skip = bindparam("skip", type_=Integer())
+                chosen = ids.limit(per_page + 1).offset(skip).scalar_subquery()
+                built = built.where(self.model.id.in_(chosen))
+            if whole is not None:
+                totals = total_columns(self.session, ids, whole=whole)
+                built = built.add_columns(*totals.labelled())
+            built = built.limit(per_page + 1)
+            if key is not None and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:
+                _PAGE_STATEMENTS[key] = built
+        result = self.session.execute(built, {"skip": offset} if offset else {})
+        return result.unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

@@ -54,6 +54,11 @@ POST_PAGE = (
 )
 
 
+NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())
+_FEED = select(*POST_CARD).join(Post.author).order_by(*NEWEST_FIRST)
+_FEED_IDS = select(Post.id).order_by(*NEWEST_FIRST)
+
+
 def tag_names(joined: str | None) -> list[str]:
     """A post's tag names, in name order, from its ``tag_names`` column."""
     return sorted(joined.split(", ")) if joined else []
@@ -61,7 +66,7 @@ def tag_names(joined: str | None) -> list[str]:
 
 class PostRepository(VersionedRepository[Post]):
     model = Post
-    default_order = (Post.created_at.desc(), Post.id.desc())
+    default_order = NEWEST_FIRST
 
     def get_with_relations(self, post_id: int) -> Post | None:
         """One post with its author and tags, in two queries.
@@ -101,21 +106,25 @@ class PostRepository(VersionedRepository[Post]):
     ) -> Page[Row[Any]]:
         """Newest posts first (``POST_CARD`` rows: authors and tags in the same query)."""
         filters = self._feed_filters(q=q, tag=tag, author_id=author_id)
-        ids = select(Post.id).where(*filters).order_by(*self.default_order)
-        stmt = select(*POST_CARD).join(Post.author).where(*filters)
+        if filters:
+            ids = select(Post.id).where(*filters).order_by(*self.default_order)
+            stmt = select(*POST_CARD).join(Post.author).where(*filters)
+            stmt = stmt.order_by(*self.default_order)
+        else:  # the whole feed: statements built once
+            ids, stmt = _FEED_IDS, _FEED
         return self.paginate(
-            stmt.order_by(*self.default_order),
+            stmt,
             ids=ids,
             page=page,
             per_page=per_page,
             whole=None if filters else Post.__tablename__,
             rows=True,
+            shape=None if filters else "posts.feed",
         )
 
     def newest(self, limit: int = 10) -> Sequence[Row[Any]]:
         """The newest posts (``POST_CARD`` rows)."""
-        stmt = select(*POST_CARD).join(Post.author).order_by(*self.default_order)
-        return self.session.execute(stmt.limit(limit)).all()
+        return self.session.execute(_FEED.limit(limit)).all()
 
     def create_post(
         self, author_id: int, *, title: str, body: str | None, tag_names: Sequence[str]
