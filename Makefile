@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve test lint format db-upgrade seed clean soak
+.PHONY: install run serve test lint format db-upgrade seed clean soak bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,6 @@ clean:
 
 soak: install  ## fault and load run on PostgreSQL (SOAK_ARGS="--duration 60 --clients 32")
 	$(PY) -m tests.soak.soak $(SOAK_ARGS)
+
+bench: install  ## pages vs a raw-driver floor on PostgreSQL at 1M rows (BENCH_DATABASE_URL, BENCH_ARGS)
+	$(PY) -m tests.bench.bench $(BENCH_ARGS)

@@ -10,7 +10,7 @@ from alembic import context
 from alembic.operations.ops import MigrationScript
 from flask import current_app
 
-from webapp.migrations_support import render_type_as_impl
+from webapp.migrations_support import include_object_for, render_type_as_impl
 
 config = context.config
 if config.config_file_name is not None:
@@ -43,6 +43,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_db.metadata,
         literal_binds=True,
         render_item=render_type_as_impl,
+        include_object=include_object_for(engine.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -53,6 +54,7 @@ def run_migrations_online() -> None:
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_type_as_impl)
     with engine.connect() as connection:
+        conf_args.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()

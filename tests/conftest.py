@@ -79,6 +79,8 @@ def postgres_engine() -> Iterator[Engine]:
     with engine.begin() as conn:
         db.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        # The trigram search indexes need pg_trgm (migration 0002 creates it likewise).
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         db.metadata.create_all(conn)
     yield engine
     engine.dispose()

@@ -138,7 +138,7 @@ def test_tags_sorted_by_post_count(app: Flask) -> None:
     assert forward == [tag.id for tag in tags]
     assert walk_backward(TAG_LIST, params) == forward
     page = ListRepository(db.session, TAG_LIST).page(params)
-    assert [(row[0].name, row.post_count) for row in page.rows] == [("t0", 6), ("t1", 5)]
+    assert [(row.name, row.post_count) for row in page.rows] == [("t0", 6), ("t1", 5)]
 
 
 def test_a_cursor_whose_rows_are_gone_falls_back_to_the_first_page(people: list[User]) -> None:

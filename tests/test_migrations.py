@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import BASE_TEST_CONFIG, ensure_database, postgres_url
 from webapp import create_app
 from webapp.extensions import db
-from webapp.migrations_support import render_type_as_impl
+from webapp.migrations_support import include_object_for, render_type_as_impl
 
 
 @pytest.fixture
@@ -49,7 +49,12 @@ def migration_app(empty_database_url: str) -> Iterator[Flask]:
 def schema_differences() -> list[object]:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "render_item": render_type_as_impl}
+            conn,
+            opts={
+                "compare_type": True,
+                "render_item": render_type_as_impl,
+                "include_object": include_object_for(conn.dialect.name),
+            },
         )
         return list(compare_metadata(context, db.metadata))
 

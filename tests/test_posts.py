@@ -450,4 +450,4 @@ def test_post_page_query_count(client: FlaskClient, count_queries: Any) -> None:
     post = PostFactory(tags=[TagFactory() for _ in range(5)])
     with count_queries() as statements:
         assert client.get(f"/posts/{post.id}").status_code == 200
-    assert len(statements) == 2, "\n---\n".join(statements)  # the post with its author, its tags
+    assert len(statements) == 1, "\n---\n".join(statements)  # the post, its author and tags

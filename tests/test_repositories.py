@@ -7,7 +7,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
-from webapp.models import Item
+from webapp.models import Item, User
 from webapp.repositories import (
     AuditRepository,
     ItemRepository,
@@ -17,6 +17,7 @@ from webapp.repositories import (
     UserRepository,
     like_pattern,
 )
+from webapp.repositories.posts import tag_names
 
 
 def test_get_returns_the_row_or_none(app: Flask) -> None:
@@ -197,19 +198,38 @@ def test_get_for_owner_hides_other_peoples_items(app: Flask) -> None:
     assert items.get_for_owner(item.id, other.id) is None
 
 
-def test_feed_loads_authors_and_tags_in_fixed_queries(app: Flask, count_queries) -> None:
+def test_feed_reads_posts_authors_and_tags_in_one_query(app: Flask, count_queries) -> None:
     posts = PostRepository(db.session)
     counts = []
     for size in (5, 10):
-        while len(posts.feed(per_page=100).items) < size:
-            PostFactory(tags=[TagFactory(), TagFactory()])
+        while (made := len(posts.feed(per_page=100).items)) < size:
+            PostFactory(tags=[TagFactory(name=f"t{made}b"), TagFactory(name=f"t{made}a")])
         db.session.expire_all()
         with count_queries() as statements:
             page = posts.feed(per_page=100)
-            for post in page.items:
-                _ = post.author.username, [t.name for t in post.tags]
         counts.append(len(statements))
-    assert counts[0] == counts[1] == 3  # count, posts with authors, tags
+        newest = page.items[0]
+        author = db.session.get(User, newest.author_id)
+        assert author is not None and newest.author_username == author.username
+        assert tag_names(newest.tag_names) == [f"t{size - 1}a", f"t{size - 1}b"]
+    assert counts[0] == counts[1] == 1  # posts, their authors and tags (and their count)
+
+
+def test_post_view_is_one_query_with_author_and_tags(app: Flask, count_queries) -> None:
+    post = PostFactory(tags=[TagFactory(name="b"), TagFactory(name="a")], body="Body")
+    post_id = post.id
+    db.session.expire_all()
+    with count_queries() as statements:
+        shown = PostRepository(db.session).view(post_id)
+    assert len(statements) == 1
+    assert shown is not None
+    assert (shown.title, shown.body, shown.author_username) == (
+        post.title,
+        "Body",
+        post.author.username,
+    )
+    assert tag_names(shown.tag_names) == ["a", "b"]
+    assert PostRepository(db.session).view(123456) is None
 
 
 def test_feed_filters_by_title_tag_and_author(app: Flask) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from webapp.models.indexes import DIALECTS_INFO_KEY
 from webapp.sqltypes import UTCDateTime
 
 
@@ -12,3 +14,22 @@ def render_type_as_impl(type_: str, obj: Any, _autogen_context: Any) -> str | bo
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def include_object_for(dialect_name: str) -> Callable[..., bool]:
+    """An autogenerate ``include_object`` filter for ``dialect_name``.
+
+    Indexes made on some databases only (``Index.info["dialects"]``, e.g. the PostgreSQL
+    trigram indexes) are left out of the comparison on any other database, where neither the
+    models (``ddl_if``) nor the migrations create them.
+    """
+
+    def include_object(
+        obj: Any, _name: str | None, type_: str, _reflected: bool, _compare_to: Any
+    ) -> bool:
+        if type_ != "index":
+            return True
+        dialects = getattr(obj, "info", {}).get(DIALECTS_INFO_KEY)
+        return dialects is None or dialect_name in dialects
+
+    return include_object

@@ -1,18 +1,20 @@
 """How each admin table is shown: its columns, filters and bulk actions.
 
 The queries behind each table are in ``webapp.repositories.admin``; this module only says
-what the one list template shows for them.
+what the one list template shows for them. The big tables' rows are built in Python
+(``webapp.admin.rows``: a page of 100 rows is the console's hot path); the audit log's by
+its own template, ``templates/admin/rows/audit.html``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from flask import url_for
-from sqlalchemy import Row
 
+from webapp.admin.rows import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 from webapp.repositories.admin import (
     AUDIT_LIST,
     AUDIT_TARGETS,
@@ -23,21 +25,34 @@ from webapp.repositories.admin import (
     USER_LIST,
     BulkTable,
 )
-from webapp.repositories.listing import ListSpec
+from webapp.repositories.listing import KeysetPage, ListParams, ListSpec
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a list: its heading, its value, how the cell shows it, its sort key."""
+    """One column of a list: its heading and its sort key (the cells are in the rows template)."""
 
     label: str
-    value: Callable[[Row[Any]], Any]
-    kind: str = "text"  # the macro in templates/admin/_cells.html that renders the cell
     sort: str | None = None
-    link: Callable[[Row[Any]], str] | None = None
     numeric: bool = False
+
+
+@dataclass(frozen=True)
+class SortLink:
+    """A column heading's link: sort by that column (the other way if it is the current one)."""
+
+    column: Column
+    href: str | None  # None: the column does not sort
+    current: bool = False
+    next_desc: bool = False
+
+
+def with_args(base: str, **args: str) -> str:
+    """``base`` (a URL from ``url_for``) with more query arguments appended."""
+    extra = "&".join(f"{name}={quote(value, safe='')}" for name, value in args.items())
+    return f"{base}{'&' if '?' in base else '?'}{extra}"
 
 
 @dataclass(frozen=True)
@@ -70,21 +85,61 @@ class AdminTable:
     bulk_choices: tuple[BulkChoice, ...] = ()
     create_endpoint: str | None = None
     intro: str = ""
+    # The rows' HTML, built in Python; None: the template ``rows_template`` draws them.
+    rows: RowRenderer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
         return f"admin.{self.name}"
 
+    @property
+    def rows_template(self) -> str:
+        return f"admin/rows/{self.name}.html"
+
+    def sort_label(self, sort: str) -> str:
+        return next((c.label for c in self.columns if c.sort == sort), sort)
+
+    def sort_links(self, params: ListParams) -> list[SortLink]:
+        """Each column's heading and its sort link.
+
+        One ``url_for`` for the list with its filters; each link adds its sort to it.
+        """
+        base = url_for(self.endpoint, **params.query_args(self.spec, with_sort=False))
+        links: list[SortLink] = []
+        for column in self.columns:
+            if column.sort is None:
+                links.append(SortLink(column, None))
+                continue
+            current = params.sort == column.sort
+            if current:
+                next_desc = not params.desc
+            else:
+                next_desc = self.spec.sort_keys[column.sort].descending_first
+            href = with_args(base, sort=column.sort, dir="desc" if next_desc else "asc")
+            links.append(SortLink(column, href, current, next_desc))
+        return links
+
+    def page_links(self, page: KeysetPage) -> dict[str, str | None]:
+        """First / previous / next / last: the list with its filters and sort, and a cursor."""
+        first = url_for(self.endpoint, **page.params.query_args(self.spec))
+        has_cursor = page.first_cursor is not None and page.last_cursor is not None
+        return {
+            "first": first if page.has_prev else None,
+            "previous": with_args(first, before=page.first_cursor)
+            if page.has_prev and has_cursor and page.first_cursor
+            else None,
+            "next": with_args(first, after=page.last_cursor)
+            if page.has_next and page.last_cursor
+            else None,
+            "last": with_args(first, last="1") if page.has_next else None,
+        }
+
     def bulk_choice(self, name: str) -> BulkChoice | None:
         return next((choice for choice in self.bulk_choices if choice.name == name), None)
 
     def describe(self, count: int) -> str:
         return f"{count:,} {self.noun if count == 1 else self.plural}"
-
-
-def _user_url(user_id: int | None) -> str:
-    return url_for("admin.user_edit", user_id=user_id) if user_id else ""
 
 
 USERS = AdminTable(
@@ -95,17 +150,11 @@ USERS = AdminTable(
     spec=USER_LIST,
     search_label="Search email or username",
     columns=(
-        Column(
-            "Username",
-            lambda row: row[0].username,
-            kind="user",
-            sort="username",
-            link=lambda row: _user_url(row[0].id),
-        ),
-        Column("Email", lambda row: row[0].email, sort="email"),
-        Column("Active", lambda row: row[0].is_active, kind="boolean", sort="active"),
-        Column("Admin", lambda row: row[0].is_admin, kind="flag", sort="admin"),
-        Column("Joined", lambda row: row[0].created_at, kind="datetime", sort="created"),
+        Column("Username", sort="username"),
+        Column("Email", sort="email"),
+        Column("Active", sort="active"),
+        Column("Admin", sort="admin"),
+        Column("Joined", sort="created"),
     ),
     filters=(
         FilterField("active", "Active", YES_NO_ANY),
@@ -118,6 +167,7 @@ USERS = AdminTable(
         BulkChoice("delete", "Delete", "Deleted", danger=True),
     ),
     create_endpoint="admin.user_create",
+    rows=user_rows,
 )
 
 ITEMS = AdminTable(
@@ -128,26 +178,15 @@ ITEMS = AdminTable(
     spec=ITEM_LIST,
     search_label="Search titles",
     columns=(
-        Column(
-            "Title",
-            lambda row: row[0].title,
-            kind="link",
-            sort="title",
-            link=lambda row: url_for("admin.item_edit", item_id=row[0].id),
-        ),
-        Column(
-            "Owner",
-            lambda row: row[0].owner.username,
-            kind="link",
-            sort="owner",
-            link=lambda row: _user_url(row[0].owner_id),
-        ),
-        Column("Created", lambda row: row[0].created_at, kind="datetime", sort="created"),
-        Column("Updated", lambda row: row[0].updated_at, kind="datetime", sort="updated"),
+        Column("Title", sort="title"),
+        Column("Owner", sort="owner"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
     ),
     filters=(FilterField("owner", "Owner", placeholder="username"),),
     bulk=BULK_TABLES["items"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
+    rows=item_rows,
 )
 
 POSTS = AdminTable(
@@ -158,22 +197,10 @@ POSTS = AdminTable(
     spec=POST_LIST,
     search_label="Search titles",
     columns=(
-        Column(
-            "Title",
-            lambda row: row[0].title,
-            kind="post",
-            sort="title",
-            link=lambda row: url_for("admin.post_edit", post_id=row[0].id),
-        ),
-        Column(
-            "Author",
-            lambda row: row[0].author.username,
-            kind="link",
-            sort="author",
-            link=lambda row: _user_url(row[0].author_id),
-        ),
-        Column("Created", lambda row: row[0].created_at, kind="datetime", sort="created"),
-        Column("Updated", lambda row: row[0].updated_at, kind="datetime", sort="updated"),
+        Column("Title", sort="title"),
+        Column("Author", sort="author"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
     ),
     filters=(
         FilterField("author", "Author", placeholder="username"),
@@ -181,6 +208,7 @@ POSTS = AdminTable(
     ),
     bulk=BULK_TABLES["posts"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
+    rows=post_rows,
 )
 
 TAGS = AdminTable(
@@ -191,26 +219,14 @@ TAGS = AdminTable(
     spec=TAG_LIST,
     search_label="Search tag names",
     columns=(
-        Column(
-            "Name",
-            lambda row: row[0].name,
-            kind="link",
-            sort="name",
-            link=lambda row: url_for("admin.tag_edit", tag_id=row[0].id),
-        ),
-        Column(
-            "Posts",
-            lambda row: row.post_count,
-            kind="link",
-            sort="posts",
-            link=lambda row: url_for("admin.posts", tag=row[0].name),
-            numeric=True,
-        ),
+        Column("Name", sort="name"),
+        Column("Posts", sort="posts", numeric=True),
     ),
     filters=(FilterField("used", "Used by posts", YES_NO_ANY),),
     bulk=BULK_TABLES["tags"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
     intro="Open a tag to rename it or merge it into another.",
+    rows=tag_rows,
 )
 
 AUDIT = AdminTable(
@@ -221,17 +237,11 @@ AUDIT = AdminTable(
     spec=AUDIT_LIST,
     search_label="Search actions and actors",
     columns=(
-        Column("Time", lambda row: row[0].created_at, kind="datetime", sort="time"),
-        Column(
-            "Actor",
-            lambda row: row[0].actor_name,
-            kind="link",
-            sort="actor",
-            link=lambda row: _user_url(row[0].actor_id),
-        ),
-        Column("Action", lambda row: row[0], kind="audit_action", sort="action"),
-        Column("Target", lambda row: row[0], kind="audit_target", sort="target"),
-        Column("Address", lambda row: row[0].ip_address, sort="address"),
+        Column("Time", sort="time"),
+        Column("Actor", sort="actor"),
+        Column("Action", sort="action"),
+        Column("Target", sort="target"),
+        Column("Address", sort="address"),
     ),
     filters=(
         FilterField("event", "Action starts with", placeholder="admin.user"),

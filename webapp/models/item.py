@@ -7,6 +7,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import Base
+from webapp.models.indexes import trigram_index
 from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -15,14 +16,20 @@ if TYPE_CHECKING:
 
 class Item(Base):
     __tablename__ = "items"
-    # Serves "an owner's items, newest first" and every lookup by owner.
-    __table_args__ = (Index("ix_items_owner_id_created_at", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        # Serves "an owner's items, newest first" and every lookup by owner.
+        Index("ix_items_owner_id_created_at", "owner_id", "created_at", "id"),
+        # Sort keys of the lists (keyset pages, numbered pages), the id breaking ties.
+        Index("ix_items_created_at_id", "created_at", "id"),
+        Index("ix_items_title_id", "title", "id"),
+        Index("ix_items_updated_at_id", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(500))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
@@ -32,3 +39,7 @@ class Item(Base):
 
     def __repr__(self) -> str:
         return f"<Item {self.id} {self.title!r}>"
+
+
+# Substring search over titles.
+trigram_index("ix_items_title_trgm", Item.title)

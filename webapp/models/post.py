@@ -7,6 +7,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import Base
+from webapp.models.indexes import trigram_index
 from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -24,14 +25,20 @@ post_tags = Table(
 
 class Post(Base):
     __tablename__ = "posts"
-    # Serves "an author's posts, newest first" and every lookup by author.
-    __table_args__ = (Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),)
+    __table_args__ = (
+        # Serves "an author's posts, newest first" and every lookup by author.
+        Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),
+        # Sort keys of the lists (keyset pages, numbered pages), the id breaking ties.
+        Index("ix_posts_created_at_id", "created_at", "id"),
+        Index("ix_posts_title_id", "title", "id"),
+        Index("ix_posts_updated_at_id", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
@@ -44,6 +51,10 @@ class Post(Base):
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.title!r}>"
+
+
+# Substring search over titles (the feed's and the admin list's search).
+trigram_index("ix_posts_title_trgm", Post.title)
 
 
 class Tag(Base):

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import Base
+from webapp.models.indexes import trigram_index
 from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class User(Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     email_confirmed_at: Mapped[datetime | None]
     # Bumped to end every existing session of this user (sign-out, password change, deactivation).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
@@ -81,3 +82,10 @@ class User(Base):
 
 # Usernames are unique ignoring case; the display keeps the case that was typed.
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
+# Sort keys of the lists (keyset pages) and the dashboard's counts; the id breaks ties.
+Index("ix_users_created_at_id", User.created_at, User.id)
+Index("ix_users_is_active_id", User.is_active, User.id)
+Index("ix_users_is_admin_id", User.is_admin, User.id)
+# Substring search over email and username (admin user search).
+trigram_index("ix_users_email_trgm", User.email)
+trigram_index("ix_users_username_trgm", User.username)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
+from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import db
@@ -21,7 +22,7 @@ bp = Blueprint("posts", __name__, url_prefix="/posts")
 POST_ID = "<int(max=2147483647):post_id>"
 
 
-def can_change(post: Post) -> bool:
+def can_change(post: Post | Row[Any]) -> bool:
     """The author and admins may edit and delete a post."""
     return bool(
         current_user.is_authenticated
@@ -80,7 +81,9 @@ def index() -> ResponseReturnValue:
 
 @bp.get(f"/{POST_ID}")
 def detail(post_id: int) -> ResponseReturnValue:
-    post = post_or_404(post_id)
+    post = PostRepository(db.session).view(post_id)
+    if post is None:
+        abort(404)
     return render_template("posts/detail.html", post=post, can_change=can_change(post))
 
 

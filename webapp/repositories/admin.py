@@ -25,11 +25,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import contains_eager, selectinload
 
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.listing import Expr, FilterSpec, ListSpec, SortKey, as_column
+from webapp.repositories.posts import TAG_NAMES
 from webapp.sqltypes import utcnow
 
 BULK_BATCH = 1_000
@@ -43,10 +43,13 @@ def _user_id_named(username: str) -> Any:
     return select(User.id).where(func.lower(User.username) == username.lower()).scalar_subquery()
 
 
+# Each spec's ``columns`` are what its list page shows, in the order the page's row renderer
+# (``webapp.admin.rows``) unpacks them.
 USER_LIST = ListSpec(
     name="users",
     entity=User,
     id_column=User.id,
+    columns=(User.id, User.username, User.email, User.is_active, User.is_admin, User.created_at),
     sort_keys={
         # lower(username) is what the unique index holds, so this order can use it.
         "username": SortKey(lower_username),
@@ -77,8 +80,15 @@ ITEM_LIST = ListSpec(
     name="items",
     entity=Item,
     id_column=Item.id,
+    columns=(
+        Item.id,
+        Item.title,
+        Item.owner_id,
+        User.username.label("owner_username"),
+        Item.created_at,
+        Item.updated_at,
+    ),
     joins=lambda stmt: stmt.join(Item.owner),
-    options=(contains_eager(Item.owner),),
     sort_keys={
         "title": SortKey(Item.title),
         "owner": SortKey(lower_username),
@@ -98,21 +108,20 @@ ITEM_LIST = ListSpec(
     ),
 )
 
-_TAGS_OF_POST = (
-    select(func.aggregate_strings(Tag.name, ", "))
-    .select_from(post_tags)
-    .join(Tag, Tag.id == post_tags.c.tag_id)
-    .where(post_tags.c.post_id == Post.id)
-    .correlate(Post)
-    .scalar_subquery()
-)
-
 POST_LIST = ListSpec(
     name="posts",
     entity=Post,
     id_column=Post.id,
+    columns=(
+        Post.id,
+        Post.title,
+        Post.author_id,
+        User.username.label("author_username"),
+        Post.created_at,
+        Post.updated_at,
+        TAG_NAMES.label("tag_names"),
+    ),
     joins=lambda stmt: stmt.join(Post.author),
-    options=(contains_eager(Post.author), selectinload(Post.tags)),
     sort_keys={
         "title": SortKey(Post.title),
         "author": SortKey(lower_username),
@@ -129,7 +138,7 @@ POST_LIST = ListSpec(
         ("id", Post.id),
         ("title", Post.title),
         ("author", User.username),
-        ("tags", _TAGS_OF_POST),
+        ("tags", TAG_NAMES),
         ("created_at", Post.created_at),
         ("updated_at", Post.updated_at),
     ),
@@ -147,7 +156,7 @@ TAG_LIST = ListSpec(
     name="tags",
     entity=Tag,
     id_column=Tag.id,
-    extra_columns=(POST_COUNT.label("post_count"),),
+    columns=(Tag.id, Tag.name, POST_COUNT.label("post_count")),
     sort_keys={
         "name": SortKey(Tag.name),
         "posts": SortKey(POST_COUNT, descending_first=True),
@@ -166,6 +175,18 @@ AUDIT_LIST = ListSpec(
     name="audit",
     entity=AuditEvent,
     id_column=AuditEvent.id,
+    columns=(
+        AuditEvent.id,
+        AuditEvent.created_at,
+        AuditEvent.actor_id,
+        AuditEvent.actor_name,
+        AuditEvent.action,
+        AuditEvent.target_type,
+        AuditEvent.target_id,
+        AuditEvent.before,
+        AuditEvent.after,
+        AuditEvent.ip_address,
+    ),
     sort_keys={
         "time": SortKey(AuditEvent.created_at, descending_first=True),
         "actor": SortKey(AuditEvent.actor_name, nullable=True),

@@ -2,20 +2,33 @@
 
 Repositories add and flush; they never commit. The view (or the command line) commits once,
 after the whole action succeeded.
+
+Numbered pages (``Page``) never count or skip more than ``COUNT_CAP`` rows: the count stops
+there ("10,000+", or the planner's estimate for a whole large table on PostgreSQL, see
+``counting``), and so do the pages one can reach. A page's rows and its count come back in one
+statement, and a deeper page picks its rows' ids before it joins anything, so no join runs
+for a skipped row. Lists that must reach any depth use keyset pages (``listing``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
 from webapp.extensions import Base
+from webapp.repositories.counting import (
+    COUNT_CAP,
+    Total,
+    count_total,
+    read_total,
+    total_columns,
+)
 
 M = TypeVar("M", bound=Base)
 T = TypeVar("T")
@@ -32,15 +45,31 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match on the bare column (index-friendly on PostgreSQL)."""
-    return column.ilike(like_pattern(text), escape="\\")
+def contains(column: Any, text: str | BindParameter[str]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on the bare column (index-friendly on PostgreSQL).
+
+    ``text`` may be a bound parameter standing for a ``like_pattern`` given at execution (a
+    statement built once and run for many searches).
+    """
+    pattern = text if isinstance(text, BindParameter) else like_pattern(text)
+    return column.ilike(pattern, escape="\\")
 
 
 def clamp_page(page: int | None, per_page: int | None, default_per_page: int) -> tuple[int, int]:
     """Any page number or size a URL may carry, made sensible."""
     per_page = default_per_page if per_page is None else per_page
     return max(page or 1, 1), min(max(per_page, 1), MAX_PER_PAGE)
+
+
+# Page statements of lists that are always the same statement (see ``paginate(shape=...)``),
+# built once: building a statement and its cache key costs more than running it.
+_PAGE_STATEMENTS: dict[Hashable, Select[Any]] = {}
+_PAGE_STATEMENTS_MAX = 256
+
+
+def deepest_page(per_page: int) -> int:
+    """The last page number a numbered list offers: its rows stay within ``COUNT_CAP``."""
+    return max(math.ceil(COUNT_CAP / per_page), 1)
 
 
 @dataclass(frozen=True)
@@ -51,10 +80,18 @@ class Page(Generic[T]):
     page: int
     per_page: int
     total: int
+    # "More than ``total``" (a count stopped at the cap), or "about ``total``" (an estimate).
+    capped: bool = False
+    estimated: bool = False
+
+    @property
+    def size(self) -> Total:
+        return Total(self.total, capped=self.capped, estimated=self.estimated)
 
     @property
     def pages(self) -> int:
-        return max(math.ceil(self.total / self.per_page), 1)
+        pages = max(math.ceil(self.total / self.per_page), 1)
+        return pages if self.size.exact else min(pages, deepest_page(self.per_page))
 
     @property
     def has_prev(self) -> bool:
@@ -83,14 +120,18 @@ class Page(Generic[T]):
 
     def iter_pages(self, edge: int = 1, around: int = 2) -> Iterator[int | None]:
         """Page numbers to link, with ``None`` where a run of pages is elided."""
+        pages = self.pages
+        shown = {
+            *range(1, min(edge, pages) + 1),
+            *range(max(self.page - around, 1), min(self.page + around, pages) + 1),
+            *range(max(pages - edge + 1, 1), pages + 1),
+        }
         last_shown = 0
-        for number in range(1, self.pages + 1):
-            near_edge = number <= edge or number > self.pages - edge
-            if near_edge or abs(number - self.page) <= around:
-                if last_shown and number - last_shown > 1:
-                    yield None
-                yield number
-                last_shown = number
+        for number in sorted(shown):  # a handful of numbers, however many pages there are
+            if last_shown and number - last_shown > 1:
+                yield None
+            yield number
+            last_shown = number
 
 
 class BaseRepository(Generic[M]):
@@ -114,20 +155,96 @@ class BaseRepository(Generic[M]):
         page: int | None = 1,
         per_page: int | None = None,
     ) -> Page[M]:
+        filters = list(filters)
         stmt = select(self.model).where(*filters).options(*options)
         stmt = stmt.order_by(*(tuple(order_by) or self.default_order or (self.model.id,)))
-        return self.paginate(stmt, page=page, per_page=per_page)
+        whole = None if filters else self.model.__tablename__
+        page_: Page[M] = self.paginate(stmt, page=page, per_page=per_page, whole=whole)
+        return page_
 
     def paginate(
-        self, stmt: Select[Any], *, page: int | None = 1, per_page: int | None = None
-    ) -> Page[M]:
-        """Run ``stmt`` for one page; a page past the end shows the last page."""
+        self,
+        stmt: Select[Any],
+        *,
+        ids: Select[Any] | None = None,
+        page: int | None = 1,
+        per_page: int | None = None,
+        whole: str | None = None,
+        rows: bool = False,
+        shape: Hashable | None = None,
+    ) -> Page[Any]:
+        """Run ``stmt`` for one page, and find the list's size.
+
+        ``ids``: the listed rows' ids, filtered and ordered as ``stmt`` but with none of the
+        joins it needs only for showing them (by default ``stmt`` with the id alone).
+        ``whole``: the table's name, when ``stmt`` lists all of it unfiltered: its size (the
+        planner's estimate once it is large, on PostgreSQL) then comes in the page's own
+        statement. A filtered list is counted (up to the cap, in a second statement) only when
+        its rows do not all fit on page 1. ``rows``: the page holds ``stmt``'s rows, not the
+        entities in their first column. ``shape``: a name for ``stmt`` when it is always the
+        same statement (no values in it): its page statements are then built once and reused.
+        A page past the end shows the last page; pages stop at ``COUNT_CAP`` rows.
+        """
         page, per_page = clamp_page(page, per_page, 20)
-        total = self.count(stmt)
-        last_page = max(math.ceil(total / per_page), 1)
-        page = min(page, last_page)
-        rows = self.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page))
-        return Page(items=list(rows.unique()), page=page, per_page=per_page, total=total)
+        page = min(page, deepest_page(per_page))
+        if ids is None:
+            ids = stmt.with_only_columns(self.model.id)
+        if shape is not None:
+            shape = (shape, per_page, whole, self.session.get_bind().dialect.name)
+        found = self._page_rows(stmt, ids, whole, page, per_page, shape)
+        more = len(found) > per_page
+        found = found[:per_page]
+        if found and whole is not None:
+            size = read_total(found[0].total_estimate, found[0].total_count, COUNT_CAP)
+        elif page == 1 and not more:
+            size = Total(len(found))  # every row is on this page
+        else:
+            size = count_total(self.session, ids, whole=whole)
+        if not found and page > 1:  # past the end: show the last page
+            page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
+            if size.value:
+                found = self._page_rows(stmt, ids, whole, page, per_page, shape)[:per_page]
+        return Page(
+            items=list(found) if rows else [row[0] for row in found],
+            page=page,
+            per_page=per_page,
+            total=size.value,
+            capped=size.capped,
+            estimated=size.estimated,
+        )
+
+    def _page_rows(
+        self,
+        stmt: Select[Any],
+        ids: Select[Any],
+        whole: str | None,
+        page: int,
+        per_page: int,
+        shape: Hashable | None = None,
+    ) -> Sequence[Any]:
+        """Up to ``per_page + 1`` rows from page ``page`` on (with ``whole``, the table's size
+        in columns beside them), the extra one telling whether more follow.
+
+        Past page 1 the skipped rows are walked by id alone (an index scan), and only the
+        page's own rows are joined and loaded.
+        """
+        offset = (page - 1) * per_page
+        key = None if shape is None else (shape, offset > 0)
+        built = _PAGE_STATEMENTS.get(key) if key is not None else None
+        if built is None:
+            built = stmt
+            if offset:
+                skip = bindparam("skip", type_=Integer())
+                chosen = ids.limit(per_page + 1).offset(skip).scalar_subquery()
+                built = built.where(self.model.id.in_(chosen))
+            if whole is not None:
+                totals = total_columns(self.session, ids, whole=whole)
+                built = built.add_columns(*totals.labelled())
+            built = built.limit(per_page + 1)
+            if key is not None and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:
+                _PAGE_STATEMENTS[key] = built
+        result = self.session.execute(built, {"skip": offset} if offset else {})
+        return result.unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

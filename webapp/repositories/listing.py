@@ -1,11 +1,15 @@
 """One list machinery for every admin table: search, filters, sort, keyset pages, export.
 
-A table is described once by a ``ListSpec`` (its rows, joins, named eager loading, sort keys,
+A table is described once by a ``ListSpec`` (the columns a page shows, its joins, sort keys,
 search and filters); ``ListRepository`` turns a spec and the request's ``ListParams`` into SQL.
+A page selects just the columns it shows, as plain rows: no ORM objects are built for a list,
+and related values (an owner's name, a post's tags) come in the same statement.
 
 Pages are keyset (cursor) pages: a page is "the rows after (or before) this sort value and
 id", so a deep page costs what page 1 costs. Counts stop at a cap instead of scanning a huge
-table. Exports stream one query's rows in batches, so memory stays flat whatever the size.
+table, and an unfiltered large table is not counted at all on PostgreSQL (the planner's
+estimate stands in): rows and count come back in one statement. Exports stream one query's
+rows in batches, so memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -19,28 +23,38 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Integer,
     Row,
     Select,
     SQLColumnExpression,
+    String,
     TypeDecorator,
     and_,
+    bindparam,
     false,
     func,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.orm import QueryableAttribute
-from sqlalchemy.orm.interfaces import ORMOption
 
-from webapp.repositories.base import SessionLike
+from webapp.repositories.base import SessionLike, like_pattern
+from webapp.repositories.counting import (
+    COUNT_CAP,
+    Total,
+    TotalColumns,
+    count_total,
+    read_total,
+    total_columns,
+)
 from webapp.validation import has_control_chars
 
 PER_PAGE_CHOICES = (20, 50, 100)
 DEFAULT_PER_PAGE = PER_PAGE_CHOICES[0]
-# Counting stops here: past it a list says "10,000+" instead of scanning the whole table.
-COUNT_CAP = 10_000
 EXPORT_BATCH = 1_000
 MAX_TEXT_ARG = 100
 MAX_CURSOR_LENGTH = 400
@@ -105,11 +119,12 @@ class ListSpec:
     sort_keys: Mapping[str, SortKey]
     default_sort: str
     export_columns: Sequence[tuple[str, Expr]]
+    # What a page shows of each row, labelled: related values through ``joins`` or a
+    # correlated subquery, so one statement gives the whole page.
+    columns: Sequence[Expr] = ()
     joins: Callable[[Select[Any]], Select[Any]] = _no_joins
-    # The page's eager loading, named: many-to-one by the join, collections by selectinload.
-    options: Sequence[ORMOption] = ()
-    extra_columns: Sequence[Expr] = ()
-    search: Callable[[str], ColumnElement[bool]] | None = None
+    # The search condition for a text (or a bound parameter holding its ``like_pattern``).
+    search: Callable[[str | BindParameter[str]], ColumnElement[bool]] | None = None
     filters: Mapping[str, FilterSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -254,13 +269,19 @@ class KeysetPage:
     has_next: bool
     first_cursor: str | None
     last_cursor: str | None
-    total: int
-    total_capped: bool
+    size: Total
 
     @property
-    def items(self) -> list[Any]:
-        """The rows' entities (the first column of every row)."""
-        return [row[0] for row in self.rows]
+    def total(self) -> int:
+        return self.size.value
+
+    @property
+    def total_capped(self) -> bool:
+        return self.size.capped
+
+    @property
+    def items(self) -> Sequence[Row[Any]]:
+        return self.rows
 
 
 def _order(key: SortKey, id_column: Expr, desc: bool) -> list[Any]:
@@ -272,17 +293,37 @@ def _order(key: SortKey, id_column: Expr, desc: bool) -> list[Any]:
     return [primary, id_column.asc()]
 
 
-def _after(key: SortKey, id_column: Expr, cursor: Cursor, desc: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``cursor`` in the order ``_order(key, desc)`` gives.
+def _after(
+    key: SortKey, id_column: Expr, cursor: Cursor | None, desc: bool, *, null: bool = False
+) -> ColumnElement[bool]:
+    """Rows strictly after a cursor in the order ``_order(key, desc)`` gives.
 
     NULLs come last going up and first going down, so either direction is the exact
     reverse of the other and "previous" pages are "next" pages read backwards.
+
+    With ``cursor`` None the condition takes the cursor's sort value and id as the bound
+    parameters ``cursor_value`` and ``cursor_id`` (``null``: the value is NULL), so that one
+    statement serves every cursor.
     """
-    expr, value, row_id = key.column, cursor.value, cursor.id
+    expr = key.column
+    value: Any
+    row_id: Any
+    if cursor is None:
+        value = None if null else bindparam("cursor_value", type_=expr.type)
+        row_id = bindparam("cursor_id", type_=Integer())
+    else:
+        value, row_id = cursor.value, cursor.id
     if not key.nullable:
+        # The row comparison is exact; the plain bound on the sort key beside it lets an index
+        # on that key alone start at the cursor too (a key from a joined table, like an
+        # item's owner name, cannot share a composite index with the id).
+        if key.python_type is bool:  # flags take only =, and their index has the id anyway
+            bound: ColumnElement[bool] = true()
+        else:
+            bound = expr <= value if desc else expr >= value
         if desc:
-            return tuple_(expr, id_column) < tuple_(value, row_id)
-        return tuple_(expr, id_column) > tuple_(value, row_id)
+            return and_(bound, tuple_(expr, id_column) < tuple_(value, row_id))
+        return and_(bound, tuple_(expr, id_column) > tuple_(value, row_id))
     if value is None:
         if desc:
             return or_(and_(expr.is_(None), id_column < row_id), expr.is_not(None))
@@ -290,6 +331,13 @@ def _after(key: SortKey, id_column: Expr, cursor: Cursor, desc: bool) -> ColumnE
     if desc:
         return or_(expr < value, and_(expr == value, id_column < row_id))
     return or_(expr > value, and_(expr == value, id_column > row_id), expr.is_(None))
+
+
+# Page statements built once per list shape (sort, direction, cursor, search, page size) and
+# run again with new parameter values: building a statement and its cache key costs more
+# than running it. Lists with filters are built per request (a filter is any expression).
+_PAGE_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+_PAGE_STATEMENTS_MAX = 512
 
 
 class ListRepository:
@@ -301,18 +349,25 @@ class ListRepository:
         self.session = session
         self.spec = spec
 
-    def filtered(self, params: ListParams, *columns: Any, joined: bool = True) -> Select[Any]:
+    def filtered(
+        self,
+        params: ListParams,
+        *columns: Any,
+        joined: bool = True,
+        pattern: BindParameter[str] | None = None,
+    ) -> Select[Any]:
         """``columns`` from the table's rows that match the search and the filters.
 
         Search and filters never need the spec's joins (they exist for sorting and eager
-        loading), so counts and bulk targets leave them out: ``joined=False``.
+        loading), so counts and bulk targets leave them out: ``joined=False``. ``pattern``:
+        a bound parameter the search takes its ``like_pattern`` from, instead of ``params.q``.
         """
         spec = self.spec
         stmt = select(*columns).select_from(spec.entity)
         if joined:
             stmt = spec.joins(stmt)
         if params.q and spec.search is not None:
-            stmt = stmt.where(spec.search(params.q))
+            stmt = stmt.where(spec.search(params.q if pattern is None else pattern))
         for name, value in params.filters.items():
             stmt = stmt.where(spec.filters[name].build(value))
         return stmt
@@ -322,19 +377,16 @@ class ListRepository:
         return self.spec.id_column.in_(self.filtered(params, self.spec.id_column, joined=False))
 
     def page(self, params: ListParams) -> KeysetPage:
-        spec = self.spec
-        key = spec.sort_keys[params.sort]
-        stmt = self.filtered(params, spec.entity, *spec.extra_columns).options(*spec.options)
-        stmt = stmt.add_columns(
-            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
-        )
+        """One page of rows and the list's size.
 
+        A whole table's size comes in the page's own statement (its estimate on PostgreSQL);
+        a filtered list's is the number of rows when they all fit on the first page, and a
+        capped count (a second statement) only when they do not.
+        """
         backwards = params.before is not None or params.last
         cursor = params.before or params.after
-        if cursor is not None:
-            stmt = stmt.where(_after(key, spec.id_column, cursor, params.desc != backwards))
-        stmt = stmt.order_by(*_order(key, spec.id_column, params.desc != backwards))
-        rows = list(self.session.execute(stmt.limit(params.per_page + 1)))
+        stmt, values = self._page_statement(params, cursor, backwards)
+        rows = list(self.session.execute(stmt, values))
         more = len(rows) > params.per_page
         rows = rows[: params.per_page]
         if backwards:
@@ -345,6 +397,16 @@ class ListRepository:
             last = params.after is not None
             return self.page(replace(params, after=None, before=None, last=last))
 
+        counted = self._whole_table(params) is not None
+        if not rows:
+            size = Total(0)  # no rows without a cursor: the list is empty
+        elif counted:
+            size = read_total(rows[0].total_estimate, rows[0].total_count, self.count_cap)
+        elif cursor is None and not more:
+            size = Total(len(rows))  # every matching row is on this page
+        else:
+            size = self.size(params)
+
         if params.before is not None:
             has_prev, has_next = more, True
         elif params.after is not None:
@@ -353,7 +415,6 @@ class ListRepository:
             has_prev, has_next = more, False
         else:
             has_prev, has_next = False, more
-        total, capped = self.count(params)
         return KeysetPage(
             rows=rows,
             params=params,
@@ -361,9 +422,73 @@ class ListRepository:
             has_next=has_next,
             first_cursor=Cursor(rows[0].sort_value, rows[0].row_id).encode() if rows else None,
             last_cursor=Cursor(rows[-1].sort_value, rows[-1].row_id).encode() if rows else None,
-            total=total,
-            total_capped=capped,
+            size=size,
         )
+
+    def _page_statement(
+        self, params: ListParams, cursor: Cursor | None, backwards: bool
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """The statement for one page and its parameter values (a reused one if it can be)."""
+        spec = self.spec
+        key = spec.sort_keys[params.sort]
+        desc = params.desc != backwards
+        search = bool(params.q and spec.search is not None)
+        values: dict[str, Any] = {}
+        if search:
+            values["q_pattern"] = like_pattern(params.q)
+        if cursor is not None:
+            values["cursor_id"] = cursor.id
+            if cursor.value is not None:
+                values["cursor_value"] = cursor.value
+        shape = (
+            spec.name,
+            params.sort,
+            desc,
+            None if cursor is None else cursor.value is None,
+            search,
+            params.per_page,
+            self.count_cap,
+            self.session.get_bind().dialect.name,
+        )
+        reusable = not params.filters
+        stmt = _PAGE_STATEMENTS.get(shape) if reusable else None
+        if stmt is not None:
+            return stmt, values
+
+        pattern = bindparam("q_pattern", type_=String()) if search else None
+        stmt = self.filtered(params, *spec.columns, pattern=pattern)
+        stmt = stmt.add_columns(
+            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+        )
+        totals = self.total_columns(params)
+        if totals is not None:
+            stmt = stmt.add_columns(*totals.labelled())
+        if cursor is not None:
+            stmt = stmt.where(_after(key, spec.id_column, None, desc, null=cursor.value is None))
+        stmt = stmt.order_by(*_order(key, spec.id_column, desc)).limit(params.per_page + 1)
+        if reusable and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:
+            _PAGE_STATEMENTS[shape] = stmt
+        return stmt, values
+
+    def _whole_table(self, params: ListParams) -> str | None:
+        """The table's name when the list is all of it (no search, no filter)."""
+        spec = self.spec
+        if (params.q and spec.search is not None) or params.filters:
+            return None
+        return str(spec.entity.__tablename__)
+
+    def total_columns(self, params: ListParams) -> TotalColumns | None:
+        """For a whole table, its size as columns beside the page's rows; else ``None``."""
+        whole = self._whole_table(params)
+        if whole is None:
+            return None
+        ids = self.filtered(params, self.spec.id_column, joined=False)
+        return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
+
+    def size(self, params: ListParams) -> Total:
+        """How many rows match, counted no further than the cap, in a statement of its own."""
+        ids = self.filtered(params, self.spec.id_column, joined=False)
+        return count_total(self.session, ids, cap=self.count_cap)
 
     def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
@@ -372,6 +497,22 @@ class ListRepository:
         limited = matching.limit(cap + 1).subquery()
         total = self.session.scalar(select(func.count()).select_from(limited)) or 0
         return (cap, True) if total > cap else (total, False)
+
+    def cursor_at(self, params: ListParams, position: int) -> str | None:
+        """The cursor a page ending at row ``position`` (1-based) links "next" with.
+
+        ``after=`` this cursor, the list goes on at row ``position + 1``: the same link the
+        pages' own navigation renders. It walks the rows with an OFFSET, so it is for tools
+        (the benchmark reaches a deep page with it), never for a page.
+        """
+        spec = self.spec
+        key = spec.sort_keys[params.sort]
+        stmt = self.filtered(
+            params, key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+        )
+        stmt = stmt.order_by(*_order(key, spec.id_column, params.desc))
+        row = self.session.execute(stmt.offset(max(position - 1, 0)).limit(1)).first()
+        return Cursor(row.sort_value, row.row_id).encode() if row is not None else None
 
     def export_rows(self, params: ListParams, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
         """Every matching row's export columns, in the list's order, fetched ``batch`` at a time.

@@ -1,0 +1,133 @@
+"""The admin lists' table rows, as HTML built in Python.
+
+A page of 50 or 100 rows is the console's hot path. Drawn by Jinja, each autoescaped value
+and each call costs a few microseconds, about 12 µs a row, more than the whole rest of the
+page; built here with one f-string per row it costs about 3 µs. The markup is what the list
+template would write (``templates/admin/list.html`` includes it in its ``<tbody>``): every
+text value passes through ``escape``; numbers, dates and our own URLs need none.
+
+Each row is a plain row of the columns the table's ``ListSpec`` selects, unpacked in the
+order the spec lists them (``webapp.repositories.admin``; then the list's own columns follow).
+Links come from ``UrlPattern``: one ``url_for`` per kind of link for the whole page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from webapp.repositories.posts import tag_names
+from webapp.templating import UrlPattern
+
+MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
+def _text(value: str) -> str:
+    """``value`` escaped for HTML (most values have nothing to escape: they pass as they are)."""
+    return str(escape(value)) if _SPECIAL.search(value) else value
+
+
+def _time(value: datetime | None) -> str:
+    """A ``<time>`` element: "25 Nov 2026, 09:47" (UTC), as the ``datetime`` filter writes it."""
+    if value is None:
+        return "—"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    day, month, year = value.day, MONTHS[value.month], value.year
+    shown = f"{day:02d} {month} {year}, {value.hour:02d}:{value.minute:02d}"
+    return f'<time datetime="{value.isoformat()}">{shown}</time>'
+
+
+def _select(noun: str, row_id: int, label: str) -> str:
+    """The row's checkbox for bulk actions; ``label`` is already escaped."""
+    return (
+        f'<td class="select-col"><input type="checkbox" name="ids" value="{row_id}" '
+        f'id="select-{row_id}" aria-label="Select {noun} {label}"></td>'
+    )
+
+
+def _badge(value: bool, no_class: str = " no") -> str:
+    if value:
+        return '<span class="badge yes">Yes</span>'
+    return f'<span class="badge{no_class}">No</span>'
+
+
+def user_rows(rows: Sequence[Any]) -> Markup:
+    edit = UrlPattern("admin.user_edit", "user_id")
+    items = UrlPattern("admin.items", "owner")
+    posts = UrlPattern("admin.posts", "author")
+    out = []
+    for user_id, username, email, active, admin, created, *_ in rows:
+        name = _text(username)
+        out.append(
+            f"<tr>{_select('user', user_id, name)}"
+            f'<td data-label="Username"><a href="{edit(user_id)}" class="strong">{name}</a> '
+            f'<span class="row-links"><a href="{items(username)}">items</a> · '
+            f'<a href="{posts(username)}">posts</a></span></td>'
+            f'<td data-label="Email">{_text(email)}</td>'
+            f'<td data-label="Active">{_badge(active)}</td>'
+            f'<td data-label="Admin">{_badge(admin, "")}</td>'
+            f'<td data-label="Joined">{_time(created)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def item_rows(rows: Sequence[Any]) -> Markup:
+    edit = UrlPattern("admin.item_edit", "item_id")
+    owner = UrlPattern("admin.user_edit", "user_id")
+    out = []
+    for item_id, raw_title, owner_id, owner_name, created, updated, *_ in rows:
+        title = _text(raw_title)
+        out.append(
+            f"<tr>{_select('item', item_id, title)}"
+            f'<td data-label="Title"><a href="{edit(item_id)}">{title}</a></td>'
+            f'<td data-label="Owner"><a href="{owner(owner_id)}">{_text(owner_name)}</a></td>'
+            f'<td data-label="Created">{_time(created)}</td>'
+            f'<td data-label="Updated">{_time(updated)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def post_rows(rows: Sequence[Any]) -> Markup:
+    edit = UrlPattern("admin.post_edit", "post_id")
+    author = UrlPattern("admin.user_edit", "user_id")
+    tagged = UrlPattern("admin.posts", "tag")
+    out = []
+    for post_id, raw_title, author_id, author_name, created, updated, joined, *_ in rows:
+        tags = "".join(
+            f'<li><a class="tag" href="{tagged(name)}">{_text(name)}</a></li>'
+            for name in tag_names(joined)
+        )
+        tag_list = f' <ul class="tags" aria-label="Tags">{tags}</ul>' if tags else ""
+        title = _text(raw_title)
+        out.append(
+            f"<tr>{_select('post', post_id, title)}"
+            f'<td data-label="Title"><a href="{edit(post_id)}">{title}</a>{tag_list}</td>'
+            f'<td data-label="Author"><a href="{author(author_id)}">{_text(author_name)}</a></td>'
+            f'<td data-label="Created">{_time(created)}</td>'
+            f'<td data-label="Updated">{_time(updated)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def tag_rows(rows: Sequence[Any]) -> Markup:
+    edit = UrlPattern("admin.tag_edit", "tag_id")
+    tagged = UrlPattern("admin.posts", "tag")
+    out = []
+    for tag_id, raw_name, post_count, *_ in rows:
+        name = _text(raw_name)
+        out.append(
+            f"<tr>{_select('tag', tag_id, name)}"
+            f'<td data-label="Name"><a href="{edit(tag_id)}">{name}</a></td>'
+            f'<td class="num" data-label="Posts"><a href="{tagged(raw_name)}">'
+            f"{post_count}</a></td></tr>\n"
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+RowRenderer = Callable[[Sequence[Any]], Markup]
