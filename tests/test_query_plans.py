@@ -236,3 +236,17 @@ def test_whole_tables_are_not_counted(data: Data, path: str) -> None:
         for node in nodes(plan_of(data, statement, parameters)):
             if node.get("Relation Name") in LARGE_TABLES:
                 assert node["Actual Rows"] * node["Actual Loops"] <= 500, (path, node)
+
+
+def test_a_large_table_shows_the_planners_estimate_and_a_search_its_count(data: Data) -> None:
+    with data.app.app_context():
+        client = data.app.test_client()
+        AuthActions(client).login(data.admin)
+        users = client.get("/admin/users").get_data(as_text=True)
+        items = client.get("/admin/items").get_data(as_text=True)
+        search = client.get(f"/admin/users?q={data.username}").get_data(as_text=True)
+        dashboard = client.get("/admin/").get_data(as_text=True)
+    assert "About 20,000 users" in users
+    assert "About 60,000 items" in items
+    assert "1 user matches the filters" in search
+    assert '<span class="stat-approx">about</span> 60,000' in dashboard

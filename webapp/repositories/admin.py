@@ -29,7 +29,7 @@ from sqlalchemy import (
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.listing import Expr, FilterSpec, ListSpec, SortKey, as_column
-from webapp.repositories.posts import TAG_NAMES
+from webapp.repositories.posts import TAG_NAMES, name_of_user
 from webapp.sqltypes import utcnow
 
 BULK_BATCH = 1_000
@@ -84,14 +84,14 @@ ITEM_LIST = ListSpec(
         Item.id,
         Item.title,
         Item.owner_id,
-        User.username.label("owner_username"),
+        name_of_user(Item.owner_id).label("owner_username"),
         Item.created_at,
         Item.updated_at,
     ),
     joins=lambda stmt: stmt.join(Item.owner),
     sort_keys={
         "title": SortKey(Item.title),
-        "owner": SortKey(lower_username),
+        "owner": SortKey(lower_username, joined=True),
         "created": SortKey(Item.created_at, descending_first=True),
         "updated": SortKey(Item.updated_at, descending_first=True),
     },
@@ -116,7 +116,7 @@ POST_LIST = ListSpec(
         Post.id,
         Post.title,
         Post.author_id,
-        User.username.label("author_username"),
+        name_of_user(Post.author_id).label("author_username"),
         Post.created_at,
         Post.updated_at,
         TAG_NAMES.label("tag_names"),
@@ -124,7 +124,7 @@ POST_LIST = ListSpec(
     joins=lambda stmt: stmt.join(Post.author),
     sort_keys={
         "title": SortKey(Post.title),
-        "author": SortKey(lower_username),
+        "author": SortKey(lower_username, joined=True),
         "created": SortKey(Post.created_at, descending_first=True),
         "updated": SortKey(Post.updated_at, descending_first=True),
     },

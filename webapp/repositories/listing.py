@@ -78,6 +78,8 @@ class SortKey:
     expr: Expr
     descending_first: bool = False
     nullable: bool = False
+    # The key is a column of a joined table (the spec's ``joins``): pages sorted by it join.
+    joined: bool = False
 
     @property
     def column(self) -> ColumnElement[Any]:
@@ -456,7 +458,7 @@ class ListRepository:
             return stmt, values
 
         pattern = bindparam("q_pattern", type_=String()) if search else None
-        stmt = self.filtered(params, *spec.columns, pattern=pattern)
+        stmt = self.filtered(params, *spec.columns, joined=key.joined, pattern=pattern)
         stmt = stmt.add_columns(
             key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
         )
@@ -508,7 +510,10 @@ class ListRepository:
         spec = self.spec
         key = spec.sort_keys[params.sort]
         stmt = self.filtered(
-            params, key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
+            params,
+            key.column.label("sort_value"),
+            as_column(spec.id_column).label("row_id"),
+            joined=key.joined,
         )
         stmt = stmt.order_by(*_order(key, spec.id_column, params.desc))
         row = self.session.execute(stmt.offset(max(position - 1, 0)).limit(1)).first()
