@@ -281,7 +281,7 @@ def test_the_last_active_admin_cannot_be_removed_even_in_a_race(app: Flask) -> N
     """Two admins removing each other: whoever comes second is no longer an admin."""
     first = UserFactory(username="first", is_admin=True)
     second = UserFactory(username="second", is_admin=True)
-    with app.test_request_context():
+    with app.test_request_context(method="POST"):  # a service runs in a POST
         services.check_user_change(first, second, is_active=False, is_admin=True)
         db.session.execute(update(User).where(User.id == second.id).values(is_active=False))
         # ``second`` still believes it is an admin (it was loaded before), and tries back:

@@ -211,6 +211,11 @@ class ListParams:
     before: Cursor | None = None
     last: bool = False
 
+    def shape(self) -> tuple[Any, ...]:
+        """Everything but the cursor: what the list's heading, filters and sort links show."""
+        filters = tuple(sorted(self.filters.items()))
+        return (self.q, filters, self.sort, self.desc, self.per_page)
+
     def query_args(self, spec: ListSpec, *, with_sort: bool = True) -> dict[str, Any]:
         """The filters (and sort) as query-string arguments, without a cursor."""
         args: dict[str, Any] = {}
