@@ -167,7 +167,10 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
             flash(str(error), "error")
             return redirect(back)
         db.session.commit()
-        flash(f"{choice.done} {table.describe(changed)}.", "success")
+        if changed:
+            flash(f"{choice.done} {table.describe(changed)}.", "success")
+        else:  # the chosen rows went, or no longer need it, since the confirmation page
+            flash(f"Nothing changed: none of those {table.plural} needed that any more.", "info")
         return redirect(back)
 
     targeted = admin.count_where(table.bulk, target)
