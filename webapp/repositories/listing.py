@@ -393,7 +393,10 @@ class ListRepository:
         cursor = params.before or params.after
         totals = self.total_columns(params)
         stmt, values = self._page_statement(params, cursor, backwards, totals)
-        rows = list(self.session.execute(stmt, values))
+        # Plain rows of columns: run on the connection, without the ORM's loading machinery
+        # (a tenth of a millisecond a page); pending changes are flushed as execute() would.
+        self.session.flush()
+        rows = list(self.session.connection().execute(stmt, values))
         more = len(rows) > params.per_page
         rows = rows[: params.per_page]
         if backwards:
