@@ -138,6 +138,26 @@ def test_dashboard_runs_a_fixed_number_of_queries(
 # --- Users ------------------------------------------------------------------------------------
 
 
+def test_the_user_list_shows_and_filters_who_confirmed_their_email(
+    client: FlaskClient, admin: User
+) -> None:
+    confirmed_at = utcnow() - timedelta(days=3)
+    UserFactory(username="sure", email_confirmed_at=confirmed_at)
+    UserFactory(username="pending", email_confirmed_at=None)
+    html = client.get("/admin/users").get_data(as_text=True)
+    assert '<th scope="col">Confirmed</th>' in html
+    row = re.search(r'<tr>(?:(?!</tr>).)*class="strong">sure<(?:(?!</tr>).)*</tr>', html, re.S)
+    assert row is not None
+    assert 'data-label="Confirmed"><span class="badge yes">Yes</span>' in row.group(0)
+    pending = client.get("/admin/users?confirmed=no").get_data(as_text=True)
+    names = re.findall(r'class="strong">([^<]+)<', pending)
+    assert "pending" in names and "sure" not in names
+    assert 'data-label="Confirmed"><span class="badge no">No</span>' in pending
+    sure = re.findall(r'class="strong">([^<]+)<', client.get("/admin/users?confirmed=yes").text)
+    assert "sure" in sure and "pending" not in sure
+    assert '<option value="no" selected>No</option>' in pending
+
+
 def test_create_a_user(client: FlaskClient, admin: User) -> None:
     page = text_of(client.get("/admin/users/new"))
     assert re.search(
