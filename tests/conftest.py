@@ -26,6 +26,7 @@ from webapp import create_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 from webapp.models import User
+from webapp.repositories.counting import ESTIMATES
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/webapp_test"
 BACKENDS = ("sqlite", "postgresql")
@@ -121,6 +122,7 @@ def app(
     views' commits become savepoints inside it.
     """
     app = make_app(backend, request, **app_config)
+    ESTIMATES.forget()  # table estimates are kept per database for seconds: start afresh
     with app.app_context():
         if backend == "sqlite":
             db.create_all()

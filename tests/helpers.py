@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, g, has_app_context
+from flask import g, has_app_context
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from itsdangerous import URLSafeTimedSerializer
@@ -42,13 +42,14 @@ class CSRFClient(FlaskClient):
 
     def csrf_token(self) -> str:
         """A token valid for this client's session (as Flask-WTF would issue it)."""
-        field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        app = self.application
+        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
         with self.session_transaction() as session:
             raw = session.get(field)
             if raw is None:
                 raw = secrets.token_hex(20)
                 session[field] = raw
-        serializer = URLSafeTimedSerializer(current_app.secret_key, salt="wtf-csrf-token")  # type: ignore[arg-type]
+        serializer = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")  # type: ignore[arg-type]
         return str(serializer.dumps(raw))
 
 

@@ -128,10 +128,34 @@ def test_dashboard_runs_a_fixed_number_of_queries(
         PostFactory(tags=[TagFactory()])
     with count_queries() as statements:
         assert client.get("/admin/").status_code == 200
+    # On PostgreSQL the first also reads the tables' estimates, which the next seconds reuse.
+    assert len(statements) <= 5 + (db.session.get_bind().dialect.name == "postgresql")
+    with count_queries() as statements:
+        assert client.get("/admin/").status_code == 200
     assert len(statements) <= 5, statements
 
 
 # --- Users ------------------------------------------------------------------------------------
+
+
+def test_the_user_list_shows_and_filters_who_confirmed_their_email(
+    client: FlaskClient, admin: User
+) -> None:
+    confirmed_at = utcnow() - timedelta(days=3)
+    UserFactory(username="sure", email_confirmed_at=confirmed_at)
+    UserFactory(username="pending", email_confirmed_at=None)
+    html = client.get("/admin/users").get_data(as_text=True)
+    assert '<th scope="col">Confirmed</th>' in html
+    row = re.search(r'<tr>(?:(?!</tr>).)*class="strong">sure<(?:(?!</tr>).)*</tr>', html, re.S)
+    assert row is not None
+    assert 'data-label="Confirmed"><span class="badge yes">Yes</span>' in row.group(0)
+    pending = client.get("/admin/users?confirmed=no").get_data(as_text=True)
+    names = re.findall(r'class="strong">([^<]+)<', pending)
+    assert "pending" in names and "sure" not in names
+    assert 'data-label="Confirmed"><span class="badge no">No</span>' in pending
+    sure = re.findall(r'class="strong">([^<]+)<', client.get("/admin/users?confirmed=yes").text)
+    assert "sure" in sure and "pending" not in sure
+    assert '<option value="no" selected>No</option>' in pending
 
 
 def test_create_a_user(client: FlaskClient, admin: User) -> None:
@@ -281,7 +305,7 @@ def test_the_last_active_admin_cannot_be_removed_even_in_a_race(app: Flask) -> N
     """Two admins removing each other: whoever comes second is no longer an admin."""
     first = UserFactory(username="first", is_admin=True)
     second = UserFactory(username="second", is_admin=True)
-    with app.test_request_context():
+    with app.test_request_context(method="POST"):  # a service runs in a POST
         services.check_user_change(first, second, is_active=False, is_admin=True)
         db.session.execute(update(User).where(User.id == second.id).values(is_active=False))
         # ``second`` still believes it is an admin (it was loaded before), and tries back:

@@ -94,6 +94,25 @@ def test_activate_selected_rows_only(client: FlaskClient, admin: User) -> None:
     ]
 
 
+def test_a_bulk_change_that_changes_nothing_says_so_not_success(
+    client: FlaskClient, admin: User
+) -> None:
+    """Rows gone (or already changed) since the confirmation page: no "0 users" success."""
+    awake = UserFactory(username="awake", is_active=True)
+    response = client.post(
+        "/admin/users/bulk",
+        data={"bulk": "activate", "scope": "selected", "ids": [awake.id, 999_999]},
+    )
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert (
+        '<p class="flash flash-info">Nothing changed: none of those users needed that any '
+        "more.</p>" in html
+    )
+    assert "flash-success" not in html
+    assert audit_actions() == []
+
+
 def test_bulk_actions_leave_the_admin_themselves_out(client: FlaskClient, admin: User) -> None:
     other_admin = UserFactory(username="deputy", is_admin=True)
     UserFactory(username="plain")

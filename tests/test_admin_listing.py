@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from html import unescape
 
 import pytest
-from flask import Flask
+from flask import Flask, template_rendered
 from flask.testing import FlaskClient
+from jinja2 import Template
 from sqlalchemy import select
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
@@ -295,6 +296,7 @@ def test_every_list_page_runs_a_fixed_number_of_queries(
             PostFactory(author=owner, tags=[TagFactory(), TagFactory()])
             AuditRepository(db.session).record("test.event", actor=owner, target_type="user")
 
+    client.get(f"/admin/{name}?per_page=50")  # reads the estimates the next seconds reuse
     counts = []
     for n in (10, 10):  # 10 rows, then 20
         add_rows(n)
@@ -347,3 +349,50 @@ def test_filters_by_owner_author_and_tag(
 def test_every_sort_key_can_carry_a_cursor(name: str) -> None:
     for key in TABLES[name].spec.sort_keys.values():
         assert key.python_type in {str, int, bool, datetime}
+
+
+def test_the_lists_controls_are_rendered_once_per_list_and_parameters(
+    app: Flask, client: FlaskClient, auth: AuthActions, admin_user: User
+) -> None:
+    for n in range(60):
+        UserFactory(username=f"many{n:02d}", email=f"many{n:02d}@example.com")
+    auth.login(admin_user)
+    rendered: list[str] = []
+
+    def record(_sender: Flask, template: Template, **_extra: object) -> None:
+        rendered.append(str(template.name))
+
+    controls = "admin/_list_controls.html"
+    with template_rendered.connected_to(record, app):
+        first = client.get("/admin/users?q=many&per_page=50").get_data(as_text=True)
+        following = _links(first, "Next")[0]
+        second = client.get(following).get_data(as_text=True)
+        assert rendered.count(controls) == 1  # the next page reuses the controls
+        other = client.get("/admin/users?q=man&per_page=50").get_data(as_text=True)
+        assert rendered.count(controls) == 2  # other parameters: other controls
+    # Reused, the controls still say what this request asked for, and the rows differ.
+    assert 'name="q" value="many"' in second and 'name="q" value="man"' in other
+    assert re.findall(r'class="strong">(many\d+)<', first) != re.findall(
+        r'class="strong">(many\d+)<', second
+    )
+    sort_link = next(h for h in _links(second, "Username") if "sort=username" in h)
+    assert "q=many" in sort_link and "per_page=50" in sort_link and "after" not in sort_link
+
+
+def test_the_lists_controls_are_not_cached_in_debug_mode(
+    app: Flask, client: FlaskClient, auth: AuthActions, admin_user: User
+) -> None:
+    auth.login(admin_user)
+    rendered: list[str] = []
+
+    def record(_sender: Flask, template: Template, **_extra: object) -> None:
+        rendered.append(str(template.name))
+
+    app.debug = True
+    try:
+        with template_rendered.connected_to(record, app):
+            client.get("/admin/users")
+            client.get("/admin/users")
+    finally:
+        app.debug = False
+    assert rendered.count("admin/_list_controls.html") == 2

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,49 @@ def test_static_urls_carry_their_content_version(app: Flask, client: FlaskClient
     assert f'href="/static/css/site.css?v={site_css_version()}"' in html
 
 
+def test_template_links_are_built_once_and_match_url_for(app: Flask, client: FlaskClient) -> None:
+    urls = app.jinja_env.globals["url_for"]
+    built: list[str] = []
+    original = urls._build
+
+    def counting(*args: Any) -> str:
+        built.append(args[1])
+        return original(*args)
+
+    urls.cached = lru_cache(maxsize=16)(counting)
+    for _ in range(3):
+        html = client.get("/").get_data(as_text=True)
+        assert f'href="/static/css/site.css?v={site_css_version()}"' in html
+        assert 'href="/posts/"' in html
+    assert built.count("static") == 2  # the stylesheet and the icon, once each
+    assert built.count("posts.index") == 1
+    # Mounted elsewhere, the same links carry that mount point.
+    html = client.get("/", base_url="http://localhost/site").get_data(as_text=True)
+    assert 'href="/site/posts/"' in html
+    with app.test_request_context("/"):
+        for endpoint, values in [
+            ("tags.detail", {"name": "a b/ü"}),
+            ("admin.users", {"q": "50% & more", "per_page": 50}),
+            ("static", {"filename": "css/site.css"}),
+        ]:
+            assert urls(endpoint, **values) == url_for(endpoint, **values)
+        external = urls("posts.index", _external=True)
+        assert external == "http://localhost/posts/"  # special arguments are never cached
+        assert urls("admin.users", active=["yes", "no"]) == url_for(
+            "admin.users", active=["yes", "no"]
+        )  # unhashable values are built as usual
+
+
+def test_template_links_are_not_cached_in_debug_mode(app: Flask, client: FlaskClient) -> None:
+    urls = app.jinja_env.globals["url_for"]
+    app.debug = True
+    try:
+        client.get("/")
+        assert urls.cached.cache_info().currsize == 0
+    finally:
+        app.debug = False
+
+
 def test_a_versioned_static_file_is_cached_for_a_year(
     client: FlaskClient, auth: Any, user: User
 ) -> None:
@@ -365,7 +409,6 @@ def test_proxy_hops_and_pool_sizes_come_from_the_environment(
     config = load_config(tmp_path, None)
     assert config["PROXY_FIX_HOPS"] == 2
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
-        "pool_pre_ping": True,
         "pool_size": 8,
         "max_overflow": 0,
         "pool_timeout": 30,
@@ -388,7 +431,7 @@ def test_the_pool_sizes_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_sqlite_takes_no_pool_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_POOL_SIZE", "8")
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert load_config(tmp_path, None)["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert load_config(tmp_path, None)["SQLALCHEMY_ENGINE_OPTIONS"] == {}
 
 
 @pytest.mark.parametrize("name", ["PROXY_FIX_HOPS", "DB_POOL_SIZE"])

@@ -43,8 +43,22 @@ def _env_count(name: str, default: int) -> int:
     return int(value)
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """A number of seconds >= 0 from the environment (e.g. ``0.5``)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds >= 0, not {value!r}.")
+    return seconds
+
+
 def engine_options(database_url: str) -> dict[str, Any]:
-    """SQLAlchemy engine options: connection checks, plus pool sizes for a server database.
+    """SQLAlchemy engine options: pool sizes for a server database (liveness: webapp.database).
 
     Each gunicorn worker has its own pool; a request holds one connection at a time, so a
     worker needs about as many as it has threads. SQLite (a file or memory) takes no sizes.
@@ -66,7 +80,9 @@ class Config:
     TESTING = False
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+    # Seconds a pooled connection may sit idle before it is pinged on its next use.
+    DB_PING_AFTER_IDLE = 1.0
     MAX_CONTENT_LENGTH = 1024 * 1024
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
@@ -111,6 +127,7 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
             config[name] = value
     config["RATELIMIT_KEY_PREFIX"] = env.get("RATELIMIT_KEY_PREFIX", Config.RATELIMIT_KEY_PREFIX)
     config["PROXY_FIX_HOPS"] = _env_count("PROXY_FIX_HOPS", 0)
+    config["DB_PING_AFTER_IDLE"] = _env_seconds("DB_PING_AFTER_IDLE", Config.DB_PING_AFTER_IDLE)
     config["MAIL_SERVER"] = env.get("MAIL_SERVER") or None
     config["MAIL_PORT"] = _env_int("MAIL_PORT", 25)
     config["MAIL_USERNAME"] = env.get("MAIL_USERNAME") or None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from flask import Flask, request, url_for
+from flask import Flask, has_request_context, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from webapp.repositories.posts import tag_names
@@ -80,7 +84,75 @@ def time_tag(value: datetime | None, fmt: str = "%d %b %Y, %H:%M UTC") -> Markup
     return Markup(f'<time datetime="{iso}">{text}</time>')  # noqa: S704 - both parts escaped
 
 
+class TemplateUrls:
+    """``url_for`` for an app's templates, remembered per process.
+
+    A page's layout alone builds a dozen links that are the same on every request (the
+    navigation, the stylesheet with its content version); each is built once per mount point
+    (``SCRIPT_NAME``) and then looked up. Not remembered: relative endpoints, special
+    arguments (``_external``, ``_anchor``, ...), values that cannot be hashed, and anything in
+    debug mode, where static files change under a running server. The cache is bounded, so
+    links carrying visitors' search text cannot make it grow without end.
+    """
+
+    def __init__(self, app: Flask, size: int = 4096) -> None:
+        self.app = app
+        self.cached = lru_cache(maxsize=size)(self._build)
+
+    @staticmethod
+    def _build(_script_root: str, endpoint: str, values: tuple[tuple[str, Any], ...]) -> str:
+        return url_for(endpoint, **dict(values))
+
+    def __call__(self, endpoint: str, **values: Any) -> str:
+        if (
+            self.app.debug
+            or endpoint.startswith(".")
+            or not has_request_context()
+            or any(name.startswith("_") for name in values)
+        ):
+            return url_for(endpoint, **values)
+        try:
+            return self.cached(request.script_root, endpoint, tuple(values.items()))
+        except TypeError:  # an unhashable value, e.g. a list for a repeated query argument
+            return url_for(endpoint, **values)
+
+
+class FragmentCache:
+    """Parts of pages that are the same for everyone who asks the same thing, rendered once.
+
+    ``{{ cached_fragment("admin/_list_controls.html", key, table=table, ...) }}`` renders the
+    template with that context the first time ``key`` (and the mount point) is seen, and
+    reuses the HTML afterwards. The key must name everything the fragment shows, and the
+    fragment nothing user- or row-specific (no CSRF token, no signed-in user). Bounded, least
+    recently used first out; off in debug mode, where templates change under the server.
+    """
+
+    def __init__(self, app: Flask, size: int = 1024) -> None:
+        self.app = app
+        self.size = size
+        self.entries: OrderedDict[Hashable, Markup] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(self, template_name: str, key: Hashable, **context: Any) -> Markup:
+        if self.app.debug:
+            return Markup(render_template(template_name, **context))  # noqa: S704 - a template
+        full_key = (template_name, request.script_root, key)
+        with self.lock:
+            html = self.entries.get(full_key)
+            if html is not None:
+                self.entries.move_to_end(full_key)
+                return html
+        html = Markup(render_template(template_name, **context))  # noqa: S704 - a template
+        with self.lock:
+            self.entries[full_key] = html
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return html
+
+
 def register(app: Flask) -> None:
+    app.jinja_env.globals["url_for"] = TemplateUrls(app)
+    app.jinja_env.globals["cached_fragment"] = FragmentCache(app)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")

@@ -155,10 +155,12 @@ USERS = AdminTable(
         Column("Active", sort="active"),
         Column("Admin", sort="admin"),
         Column("Joined", sort="created"),
+        Column("Confirmed"),
     ),
     filters=(
         FilterField("active", "Active", YES_NO_ANY),
         FilterField("admin", "Admin", YES_NO_ANY),
+        FilterField("confirmed", "Confirmed email", YES_NO_ANY),
     ),
     bulk=BULK_TABLES["users"],
     bulk_choices=(

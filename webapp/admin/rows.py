@@ -62,7 +62,7 @@ def user_rows(rows: Sequence[Any]) -> Markup:
     items = UrlPattern("admin.items", "owner")
     posts = UrlPattern("admin.posts", "author")
     out = []
-    for user_id, username, email, active, admin, created, *_ in rows:
+    for user_id, username, email, active, admin, created, confirmed, *_ in rows:
         name = _text(username)
         out.append(
             f"<tr>{_select('user', user_id, name)}"
@@ -72,7 +72,8 @@ def user_rows(rows: Sequence[Any]) -> Markup:
             f'<td data-label="Email">{_text(email)}</td>'
             f'<td data-label="Active">{_badge(active)}</td>'
             f'<td data-label="Admin">{_badge(admin, "")}</td>'
-            f'<td data-label="Joined">{_time(created)}</td></tr>\n'
+            f'<td data-label="Joined">{_time(created)}</td>'
+            f'<td data-label="Confirmed">{_badge(confirmed is not None)}</td></tr>\n'
         )
     return Markup("".join(out))  # noqa: S704 - every text value above is escaped
 

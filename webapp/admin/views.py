@@ -39,6 +39,7 @@ from webapp.admin.forms import (
 )
 from webapp.admin.listing import TABLES, AdminTable
 from webapp.csv_export import iter_csv
+from webapp.database import reads_in_transaction
 from webapp.extensions import db, login_manager
 from webapp.models import Item, Post, Tag, User
 from webapp.repositories import (
@@ -126,6 +127,7 @@ def show_list(table: AdminTable) -> ResponseReturnValue:
         page=page,
         params=params,
         per_page_choices=PER_PAGE_CHOICES,
+        fragment_key=(table.name, params.shape()),
     )
 
 
@@ -165,7 +167,10 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
             flash(str(error), "error")
             return redirect(back)
         db.session.commit()
-        flash(f"{choice.done} {table.describe(changed)}.", "success")
+        if changed:
+            flash(f"{choice.done} {table.describe(changed)}.", "success")
+        else:  # the chosen rows went, or no longer need it, since the confirmation page
+            flash(f"Nothing changed: none of those {table.plural} needed that any more.", "info")
         return redirect(back)
 
     targeted = admin.count_where(table.bulk, target)
@@ -231,7 +236,10 @@ def _view(function: Callable[[AdminTable], ResponseReturnValue], table: AdminTab
 for _table in TABLES.values():
     bp.add_url_rule(f"/{_table.name}", _table.name, _view(show_list, _table), methods=["GET"])
     bp.add_url_rule(
-        f"/{_table.name}/export", f"{_table.name}_export", _view(export, _table), methods=["GET"]
+        f"/{_table.name}/export",
+        f"{_table.name}_export",
+        reads_in_transaction(_view(export, _table)),
+        methods=["GET"],
     )
     if _table.bulk is not None:
         bp.add_url_rule(

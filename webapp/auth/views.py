@@ -27,6 +27,7 @@ from webapp.auth.emails import (
 from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
 from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_for_reset_token
+from webapp.database import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
 from webapp.web import redirect_next
@@ -163,6 +164,7 @@ def reset(token: str) -> ResponseReturnValue:
 
 
 @bp.get("/confirm/<string(maxlength=512):token>")
+@changes_data
 def confirm(token: str) -> ResponseReturnValue:
     target = url_for("account.index" if current_user.is_authenticated else "auth.login")
     confirmation = read_confirm_token(token)

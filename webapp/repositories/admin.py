@@ -49,7 +49,15 @@ USER_LIST = ListSpec(
     name="users",
     entity=User,
     id_column=User.id,
-    columns=(User.id, User.username, User.email, User.is_active, User.is_admin, User.created_at),
+    columns=(
+        User.id,
+        User.username,
+        User.email,
+        User.is_active,
+        User.is_admin,
+        User.created_at,
+        User.email_confirmed_at,
+    ),
     sort_keys={
         # lower(username) is what the unique index holds, so this order can use it.
         "username": SortKey(lower_username),
@@ -63,6 +71,14 @@ USER_LIST = ListSpec(
     filters={
         "active": FilterSpec(lambda v: User.is_active.is_(v == "yes"), YES_NO),
         "admin": FilterSpec(lambda v: User.is_admin.is_(v == "yes"), YES_NO),
+        "confirmed": FilterSpec(
+            lambda v: (
+                User.email_confirmed_at.is_not(None)
+                if v == "yes"
+                else User.email_confirmed_at.is_(None)
+            ),
+            YES_NO,
+        ),
     },
     export_columns=(
         ("id", User.id),

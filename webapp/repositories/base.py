@@ -25,8 +25,8 @@ from webapp.extensions import Base
 from webapp.repositories.counting import (
     COUNT_CAP,
     Total,
+    TotalColumns,
     count_total,
-    read_total,
     total_columns,
 )
 
@@ -191,11 +191,12 @@ class BaseRepository(Generic[M]):
             ids = stmt.with_only_columns(self.model.id)
         if shape is not None:
             shape = (shape, per_page, whole, self.session.get_bind().dialect.name)
-        found = self._page_rows(stmt, ids, whole, page, per_page, shape)
+        totals = total_columns(self.session, ids, whole=whole) if whole is not None else None
+        found = self._page_rows(stmt, ids, totals, page, per_page, shape)
         more = len(found) > per_page
         found = found[:per_page]
-        if found and whole is not None:
-            size = read_total(found[0].total_estimate, found[0].total_count, COUNT_CAP)
+        if totals is not None and (found or totals.known is not None):
+            size = totals.read(found[0] if found else None)
         elif page == 1 and not more:
             size = Total(len(found))  # every row is on this page
         else:
@@ -203,7 +204,7 @@ class BaseRepository(Generic[M]):
         if not found and page > 1:  # past the end: show the last page
             page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
             if size.value:
-                found = self._page_rows(stmt, ids, whole, page, per_page, shape)[:per_page]
+                found = self._page_rows(stmt, ids, totals, page, per_page, shape)[:per_page]
         return Page(
             items=list(found) if rows else [row[0] for row in found],
             page=page,
@@ -217,19 +218,20 @@ class BaseRepository(Generic[M]):
         self,
         stmt: Select[Any],
         ids: Select[Any],
-        whole: str | None,
+        totals: TotalColumns | None,
         page: int,
         per_page: int,
         shape: Hashable | None = None,
     ) -> Sequence[Any]:
-        """Up to ``per_page + 1`` rows from page ``page`` on (with ``whole``, the table's size
-        in columns beside them), the extra one telling whether more follow.
+        """Up to ``per_page + 1`` rows from page ``page`` on (with ``totals``, the table's size
+        in a column beside them, unless it is known), the extra one telling whether more follow.
 
         Past page 1 the skipped rows are walked by id alone (an index scan), and only the
         page's own rows are joined and loaded.
         """
         offset = (page - 1) * per_page
-        key = None if shape is None else (shape, offset > 0)
+        counted = totals is not None and totals.count is not None
+        key = None if shape is None else (shape, offset > 0, counted)
         built = _PAGE_STATEMENTS.get(key) if key is not None else None
         if built is None:
             built = stmt
@@ -237,8 +239,7 @@ class BaseRepository(Generic[M]):
                 skip = bindparam("skip", type_=Integer())
                 chosen = ids.limit(per_page + 1).offset(skip).scalar_subquery()
                 built = built.where(self.model.id.in_(chosen))
-            if whole is not None:
-                totals = total_columns(self.session, ids, whole=whole)
+            if totals is not None:
                 built = built.add_columns(*totals.labelled())
             built = built.limit(per_page + 1)
             if key is not None and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:

@@ -6,21 +6,26 @@
   own estimate (``pg_class.reltuples``, scaled to the table's current size as the planner
   does). A small table, or one never analysed, is counted instead. SQLite always counts.
 
-The count is a pair of scalar subqueries a page adds beside its rows (``TotalColumns``), so
-rows and count come back in one statement; PostgreSQL evaluates the capped count only when
-the estimate is not used.
+The estimate is read by a statement of its own at most every ``ESTIMATE_MAX_AGE`` seconds per
+process and database (it costs the server more than the page of rows beside it, and changes
+only as fast as the table grows). A count is a scalar subquery a page adds beside its rows
+(``TotalColumns``), so rows and count come back in one statement.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Engine,
     Float,
-    Integer,
     Select,
     case,
     cast,
@@ -33,6 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import REGCLASS
 
+from webapp.extensions import Base
+
 if TYPE_CHECKING:
     from webapp.repositories.base import SessionLike
 
@@ -40,6 +47,8 @@ if TYPE_CHECKING:
 COUNT_CAP = 10_000
 # Below this estimate a table is small enough to count exactly.
 ESTIMATE_FROM = COUNT_CAP
+# Seconds a process reuses a table's estimate before reading it again.
+ESTIMATE_MAX_AGE = 10.0
 
 _pg_class = table("pg_class", column("oid"), column("reltuples"), column("relpages"))
 
@@ -94,38 +103,85 @@ def capped_count(ids: Select[Any], cap: int) -> ColumnElement[Any]:
     return select(func.count()).select_from(limited).scalar_subquery()
 
 
+class _Estimates:
+    """Each database's recent table estimates, in this process (engines are weakly held)."""
+
+    def __init__(self) -> None:
+        self.by_engine: WeakKeyDictionary[Engine, dict[str, tuple[float | None, float]]] = (
+            WeakKeyDictionary()
+        )
+        self.lock = threading.Lock()
+
+    def get(self, session: SessionLike, table_name: str) -> float | None:
+        """``table_name``'s estimate; a stale or missing one is read again, in one statement
+        with every other table's (the dashboard shows four)."""
+        bind = session.get_bind()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        now = time.monotonic()
+        with self.lock:
+            known = dict(self.by_engine.get(engine, {}))
+        found = known.get(table_name)
+        if found is not None and now - found[1] < ESTIMATE_MAX_AGE:
+            return found[0]
+        names = sorted({table_name, *Base.metadata.tables})
+        row = session.execute(select(*(estimated_rows(n).label(n) for n in names))).one()
+        fresh = {n: (None if v is None else float(v), now) for n, v in zip(names, row, strict=True)}
+        with self.lock:
+            self.by_engine.setdefault(engine, {}).update(fresh)
+        return fresh[table_name][0]
+
+    def forget(self) -> None:
+        with self.lock:
+            self.by_engine.clear()
+
+
+ESTIMATES = _Estimates()
+
+
+def whole_table_total(session: SessionLike, table_name: str) -> Total | None:
+    """A whole table's size when the planner's estimate stands in for a count, else None.
+
+    On PostgreSQL a table estimated at ``ESTIMATE_FROM`` rows or more is not counted;
+    anything smaller, never analysed, or on SQLite is (``None``: count it).
+    """
+    if not on_postgresql(session):
+        return None
+    estimate = ESTIMATES.get(session, table_name)
+    if estimate is None or estimate < ESTIMATE_FROM:
+        return None
+    return Total(round_estimate(estimate), estimated=True)
+
+
 @dataclass(frozen=True)
 class TotalColumns:
-    """The two scalar columns a page adds beside its rows, and how to read them back."""
+    """A list's size: known already (a large table's estimate), or a capped count column."""
 
-    estimate: ColumnElement[Any]
-    count: ColumnElement[Any]
+    count: ColumnElement[Any] | None
     cap: int
+    known: Total | None = None
 
-    def labelled(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-        return self.estimate.label("total_estimate"), self.count.label("total_count")
+    def labelled(self, prefix: str = "total") -> tuple[ColumnElement[Any], ...]:
+        """The column(s) a statement adds for this size (none when it is known)."""
+        return () if self.count is None else (self.count.label(f"{prefix}_count"),)
 
-    def read(self, row: Any) -> Total:
-        return read_total(row.total_estimate, row.total_count, self.cap)
-
-    def read_values(self, estimate: float | None, count: int | None) -> Total:
-        return read_total(estimate, count, self.cap)
+    def read(self, row: Any, prefix: str = "total") -> Total:
+        if self.known is not None:
+            return self.known
+        return read_total(None, getattr(row, f"{prefix}_count"), self.cap)
 
 
 def total_columns(
     session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP, whole: str | None = None
 ) -> TotalColumns:
-    """Columns giving the size of the list ``ids`` selects.
+    """The size of the list ``ids`` selects: a count column, or a known estimate.
 
     ``whole``: the table's name, when ``ids`` lists that whole table unfiltered; on
     PostgreSQL its estimate then stands in for a count once it is large.
     """
-    counted = capped_count(ids, cap)
-    if whole is None or not on_postgresql(session):
-        return TotalColumns(cast(null(), Integer), counted, cap)
-    estimate = estimated_rows(whole)
-    count = case((estimate >= ESTIMATE_FROM, null()), else_=counted)
-    return TotalColumns(estimate, count, cap)
+    known = whole_table_total(session, whole) if whole is not None else None
+    if known is not None:
+        return TotalColumns(None, cap, known)
+    return TotalColumns(capped_count(ids, cap), cap)
 
 
 def read_total(estimate: float | None, count: int | None, cap: int) -> Total:
@@ -138,8 +194,10 @@ def read_total(estimate: float | None, count: int | None, cap: int) -> Total:
 def count_total(
     session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP, whole: str | None = None
 ) -> Total:
-    """The size of the list ``ids`` selects, in a statement of its own."""
+    """The size of the list ``ids`` selects, in a statement of its own (if it needs one)."""
     columns = total_columns(session, ids, cap=cap, whole=whole)
+    if columns.known is not None:
+        return columns.known
     row = session.execute(select(*columns.labelled())).one()
     return columns.read(row)
 

@@ -48,7 +48,6 @@ from webapp.repositories.counting import (
     Total,
     TotalColumns,
     count_total,
-    read_total,
     total_columns,
 )
 from webapp.validation import has_control_chars
@@ -210,6 +209,11 @@ class ListParams:
     after: Cursor | None = None
     before: Cursor | None = None
     last: bool = False
+
+    def shape(self) -> tuple[Any, ...]:
+        """Everything but the cursor: what the list's heading, filters and sort links show."""
+        filters = tuple(sorted(self.filters.items()))
+        return (self.q, filters, self.sort, self.desc, self.per_page)
 
     def query_args(self, spec: ListSpec, *, with_sort: bool = True) -> dict[str, Any]:
         """The filters (and sort) as query-string arguments, without a cursor."""
@@ -387,8 +391,12 @@ class ListRepository:
         """
         backwards = params.before is not None or params.last
         cursor = params.before or params.after
-        stmt, values = self._page_statement(params, cursor, backwards)
-        rows = list(self.session.execute(stmt, values))
+        totals = self.total_columns(params)
+        stmt, values = self._page_statement(params, cursor, backwards, totals)
+        # Plain rows of columns: run on the connection, without the ORM's loading machinery
+        # (a tenth of a millisecond a page); pending changes are flushed as execute() would.
+        self.session.flush()
+        rows = list(self.session.connection().execute(stmt, values))
         more = len(rows) > params.per_page
         rows = rows[: params.per_page]
         if backwards:
@@ -399,11 +407,10 @@ class ListRepository:
             last = params.after is not None
             return self.page(replace(params, after=None, before=None, last=last))
 
-        counted = self._whole_table(params) is not None
         if not rows:
             size = Total(0)  # no rows without a cursor: the list is empty
-        elif counted:
-            size = read_total(rows[0].total_estimate, rows[0].total_count, self.count_cap)
+        elif totals is not None:
+            size = totals.read(rows[0])
         elif cursor is None and not more:
             size = Total(len(rows))  # every matching row is on this page
         else:
@@ -428,7 +435,11 @@ class ListRepository:
         )
 
     def _page_statement(
-        self, params: ListParams, cursor: Cursor | None, backwards: bool
+        self,
+        params: ListParams,
+        cursor: Cursor | None,
+        backwards: bool,
+        totals: TotalColumns | None,
     ) -> tuple[Select[Any], dict[str, Any]]:
         """The statement for one page and its parameter values (a reused one if it can be)."""
         spec = self.spec
@@ -450,6 +461,7 @@ class ListRepository:
             search,
             params.per_page,
             self.count_cap,
+            totals is not None and totals.count is not None,
             self.session.get_bind().dialect.name,
         )
         reusable = not params.filters
@@ -462,7 +474,6 @@ class ListRepository:
         stmt = stmt.add_columns(
             key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
         )
-        totals = self.total_columns(params)
         if totals is not None:
             stmt = stmt.add_columns(*totals.labelled())
         if cursor is not None:
@@ -480,7 +491,7 @@ class ListRepository:
         return str(spec.entity.__tablename__)
 
     def total_columns(self, params: ListParams) -> TotalColumns | None:
-        """For a whole table, its size as columns beside the page's rows; else ``None``."""
+        """For a whole table, its size (known, or a column beside the page's rows); else None."""
         whole = self._whole_table(params)
         if whole is None:
             return None
