@@ -431,14 +431,23 @@ def _version_matches(form: ItemForm | PostForm, obj: Item | Post) -> bool:
     return True
 
 
-def _commit_or_conflict(form: ItemForm | PostForm) -> bool:
+def _save_versioned(
+    form: ItemForm | PostForm, noun: str, save: Callable[[], object], done: str
+) -> ResponseReturnValue | None:
+    """Run ``save`` (it returns the changes it made, if any) and commit, then go to ``done``.
+
+    Someone else's save in between (a stale version, at the update or the commit) rolls
+    back and reports the conflict on the form instead: None, and the page is shown again.
+    """
     try:
+        changed = bool(save())
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
         form.report_conflict(CONFLICT)
-        return False
-    return True
+        return None
+    flash(f"{noun} saved." if changed else "Nothing changed.", "success" if changed else "info")
+    return redirect(done)
 
 
 @bp.route("/items/<int(max=2147483647):item_id>", methods=["GET", "POST"])
@@ -450,18 +459,14 @@ def item_edit(item_id: int) -> ResponseReturnValue:
     )
     if form.validate_on_submit() and _version_matches(form, item):
         values = {"title": form.title.data, "description": form.description.data or None}
-        try:
-            changed = services.update_item(actor(), item, values)
-        except StaleDataError:
-            db.session.rollback()
-            form.report_conflict(CONFLICT)
-        else:
-            if _commit_or_conflict(form):
-                flash(
-                    "Item saved." if changed else "Nothing changed.",
-                    "success" if changed else "info",
-                )
-                return redirect(url_for("admin.item_edit", item_id=item.id))
+        saved = _save_versioned(
+            form,
+            "Item",
+            lambda: services.update_item(actor(), item, values),
+            url_for("admin.item_edit", item_id=item.id),
+        )
+        if saved is not None:
+            return saved
     owner = UserRepository(db.session).get(item.owner_id)
     return render_template("admin/item_form.html", form=form, item=item, owner=owner)
 
@@ -497,18 +502,15 @@ def post_edit(post_id: int) -> ResponseReturnValue:
     )
     if form.validate_on_submit() and _version_matches(form, post):
         values = {"title": form.title.data, "body": form.body.data or None}
-        try:
-            changed = services.update_post(actor(), post, values, parse_tags(form.tags.data))
-        except StaleDataError:
-            db.session.rollback()
-            form.report_conflict(CONFLICT)
-        else:
-            if _commit_or_conflict(form):
-                flash(
-                    "Post saved." if changed else "Nothing changed.",
-                    "success" if changed else "info",
-                )
-                return redirect(url_for("admin.post_edit", post_id=post.id))
+        tags = parse_tags(form.tags.data)
+        saved = _save_versioned(
+            form,
+            "Post",
+            lambda: services.update_post(actor(), post, values, tags),
+            url_for("admin.post_edit", post_id=post.id),
+        )
+        if saved is not None:
+            return saved
     author = UserRepository(db.session).get(post.author_id)
     return render_template("admin/post_form.html", form=form, post=post, author=author)
 
