@@ -200,7 +200,7 @@ class BaseRepository(Generic[M]):
         elif page == 1 and not more:
             size = Total(len(found))  # every row is on this page
         else:
-            size = count_total(self.session, ids, whole=whole)
+            size = count_total(self.session, ids)
         if not found and page > 1:  # past the end: show the last page
             page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
             if size.value:

@@ -119,8 +119,7 @@ class _Estimates:
         engine = bind.engine if isinstance(bind, Connection) else bind
         now = time.monotonic()
         with self.lock:
-            known = dict(self.by_engine.get(engine, {}))
-        found = known.get(table_name)
+            found = self.by_engine.get(engine, {}).get(table_name)
         if found is not None and now - found[1] < ESTIMATE_MAX_AGE:
             return found[0]
         names = sorted({table_name, *Base.metadata.tables})
@@ -167,7 +166,8 @@ class TotalColumns:
     def read(self, row: Any, prefix: str = "total") -> Total:
         if self.known is not None:
             return self.known
-        return read_total(None, getattr(row, f"{prefix}_count"), self.cap)
+        count = int(getattr(row, f"{prefix}_count") or 0)
+        return Total(self.cap, capped=True) if count > self.cap else Total(count)
 
 
 def total_columns(
@@ -184,22 +184,10 @@ def total_columns(
     return TotalColumns(capped_count(ids, cap), cap)
 
 
-def read_total(estimate: float | None, count: int | None, cap: int) -> Total:
-    if count is None and estimate is not None:
-        return Total(round_estimate(estimate), estimated=True)
-    count = int(count or 0)
-    return Total(cap, capped=True) if count > cap else Total(count)
-
-
-def count_total(
-    session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP, whole: str | None = None
-) -> Total:
-    """The size of the list ``ids`` selects, in a statement of its own (if it needs one)."""
-    columns = total_columns(session, ids, cap=cap, whole=whole)
-    if columns.known is not None:
-        return columns.known
-    row = session.execute(select(*columns.labelled())).one()
-    return columns.read(row)
+def count_total(session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP) -> Total:
+    """How many rows ``ids`` selects, counted no further than ``cap``, in a statement of its own."""
+    columns = TotalColumns(capped_count(ids, cap), cap)
+    return columns.read(session.execute(select(*columns.labelled())).one())
 
 
 def round_estimate(value: float) -> int:

@@ -34,7 +34,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
-    func,
     or_,
     select,
     true,
@@ -498,18 +497,15 @@ class ListRepository:
         ids = self.filtered(params, self.spec.id_column, joined=False)
         return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
 
-    def size(self, params: ListParams) -> Total:
+    def size(self, params: ListParams, cap: int | None = None) -> Total:
         """How many rows match, counted no further than the cap, in a statement of its own."""
         ids = self.filtered(params, self.spec.id_column, joined=False)
-        return count_total(self.session, ids, cap=self.count_cap)
+        return count_total(self.session, ids, cap=self.count_cap if cap is None else cap)
 
     def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
         """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
-        cap = self.count_cap if cap is None else cap
-        matching = self.filtered(params, self.spec.id_column, joined=False)
-        limited = matching.limit(cap + 1).subquery()
-        total = self.session.scalar(select(func.count()).select_from(limited)) or 0
-        return (cap, True) if total > cap else (total, False)
+        size = self.size(params, cap)
+        return size.value, size.capped
 
     def cursor_at(self, params: ListParams, position: int) -> str | None:
         """The cursor a page ending at row ``position`` (1-based) links "next" with.
