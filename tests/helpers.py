@@ -18,7 +18,8 @@ from werkzeug.test import TestResponse
 from webapp.extensions import db
 from webapp.models import User
 
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+# WTForms' fields and the hand-written forms (sign-out, ...) alike.
+CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class CSRFClient(FlaskClient):
@@ -29,9 +30,11 @@ class CSRFClient(FlaskClient):
 
     def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> TestResponse:
         # The test's app context (and so ``g`` and the session) outlives each request here,
-        # unlike in production: forget the cached user and reload rows, as a new request would.
+        # unlike in production: forget the cached user and CSRF token and reload rows, as a new
+        # request would.
         if has_app_context():
             g.pop("_login_user", None)
+            g.pop(self.application.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
             db.session.flush()
             db.session.expire_all()
         method = kwargs.get("method", "GET").upper()

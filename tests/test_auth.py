@@ -30,7 +30,7 @@ from tests.account_helpers import (
 )
 from tests.conftest import Mailbox
 from tests.factories import PASSWORD, UserFactory
-from tests.helpers import AuthActions
+from tests.helpers import AuthActions, csrf_token_from
 from webapp.auth.forms import TAKEN
 from webapp.auth.tokens import make_confirm_token, make_reset_token
 from webapp.auth.views import CONFIRM_LINK_INVALID, LOGIN_FAILED, RESET_LINK_INVALID, RESET_SENT
@@ -149,6 +149,32 @@ def test_sign_out_is_a_post_and_ends_copied_cookies(app: Flask, user: User) -> N
     assert response.status_code == 302
     assert "Sign out" not in first.get("/").get_data(as_text=True)
     assert "Sign out" not in copied.get("/").get_data(as_text=True)
+
+
+def nav_of(page: str) -> str:
+    return page.split('<nav class="site-nav"', 1)[1].split("</nav>", 1)[0]
+
+
+def test_the_navigation_is_each_visitors_own(app: Flask, user: User, admin_user: User) -> None:
+    """The nav's links are rendered once per page and user, then reused: every visitor still
+    sees their own name, tabs and current page, and a sign-out form for their own session."""
+    admin, member, visitor = app.test_client(), app.test_client(), app.test_client()
+    sign_in(admin, "root")
+    sign_in(member, "alice")
+    for _ in range(2):  # the second time from the cache
+        for path, current in (("/posts/", "Posts"), ("/tags/", "Tags")):
+            mine = f'aria-current="page">{current}</a>'
+            admin_nav, member_nav = nav_of(text(admin.get(path))), nav_of(text(member.get(path)))
+            visitor_nav = nav_of(text(visitor.get(path)))
+            assert '<span class="nav-user">root</span>' in admin_nav and ">Admin</a>" in admin_nav
+            assert '<span class="nav-user">alice</span>' in member_nav
+            assert ">Admin</a>" not in member_nav and "root" not in member_nav
+            assert "nav-user" not in visitor_nav and ">Sign in</a>" in visitor_nav
+            assert all(mine in nav for nav in (admin_nav, member_nav, visitor_nav))
+            assert all(nav.count("aria-current") == 1 for nav in (admin_nav, member_nav))
+    token = csrf_token_from(nav_of(text(member.get("/"))))
+    assert member.post("/auth/logout", data={"csrf_token": token}, csrf=False).status_code == 302
+    assert not is_signed_in(member) and is_signed_in(admin)
 
 
 def test_deactivation_ends_open_sessions(

@@ -70,10 +70,13 @@ def register(app: Flask) -> None:
     check_deployment(app)
     production = app.config.get("ENV") == "production"
 
+    defaults = [*HEADERS.items(), *([("Strict-Transport-Security", HSTS)] if production else [])]
+    keyed = [(name.lower(), (name, value)) for name, value in defaults]
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if production:
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        # One pass over the response's headers, then append what it lacks (a view may set its
+        # own, e.g. a looser CSP): setdefault per header would walk them once per header.
+        present = {name.lower() for name, _ in response.headers}
+        response.headers.extend([header for key, header in keyed if key not in present])
         return response

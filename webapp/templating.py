@@ -57,12 +57,22 @@ class UrlPattern:
         self.in_query = "?" in self.head
 
     def __call__(self, value: Any) -> str:
+        if type(value) is int:  # nothing to quote
+            return f"{self.head}{value}{self.tail}"
+        return f"{self.head}{self.quote(value)}{self.tail}"
+
+    def quote(self, value: Any) -> str:
+        """``value`` quoted as this URL's part needs it (for ``with_quoted``)."""
         text = str(value)
-        if isinstance(value, int) or _UNRESERVED.fullmatch(text):  # nothing to quote
-            return f"{self.head}{text}{self.tail}"
+        if _UNRESERVED.fullmatch(text):  # nothing to quote
+            return text
         if self.in_query:
-            return f"{self.head}{quote_plus(text, safe=self.QUERY_SAFE)}{self.tail}"
-        return f"{self.head}{quote(text, safe=self.PATH_SAFE)}{self.tail}"
+            return quote_plus(text, safe=self.QUERY_SAFE)
+        return quote(text, safe=self.PATH_SAFE)
+
+    def with_quoted(self, quoted: str) -> str:
+        """The URL for a value ``quote`` (of a pattern of the same kind) already quoted."""
+        return f"{self.head}{quoted}{self.tail}"
 
 
 def fill(pattern: UrlPattern, value: Any) -> str:
@@ -104,12 +114,9 @@ class TemplateUrls:
         return url_for(endpoint, **dict(values))
 
     def __call__(self, endpoint: str, **values: Any) -> str:
-        if (
-            self.app.debug
-            or endpoint.startswith(".")
-            or not has_request_context()
-            or any(name.startswith("_") for name in values)
-        ):
+        if self.app.debug or endpoint[:1] == "." or not has_request_context():
+            return url_for(endpoint, **values)
+        if values and any(name[:1] == "_" for name in values):
             return url_for(endpoint, **values)
         try:
             return self.cached(request.script_root, endpoint, tuple(values.items()))

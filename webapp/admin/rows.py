@@ -60,15 +60,15 @@ def _badge(value: bool, no_class: str = " no") -> str:
 def user_rows(rows: Sequence[Any]) -> Markup:
     edit = UrlPattern("admin.user_edit", "user_id")
     items = UrlPattern("admin.items", "owner")
-    posts = UrlPattern("admin.posts", "author")
+    posts = UrlPattern("admin.posts", "author")  # a query argument too: quoted as ``items``
     out = []
     for user_id, username, email, active, admin, created, confirmed, *_ in rows:
-        name = _text(username)
+        name, arg = _text(username), items.quote(username)
         out.append(
             f"<tr>{_select('user', user_id, name)}"
             f'<td data-label="Username"><a href="{edit(user_id)}" class="strong">{name}</a> '
-            f'<span class="row-links"><a href="{items(username)}">items</a> · '
-            f'<a href="{posts(username)}">posts</a></span></td>'
+            f'<span class="row-links"><a href="{items.with_quoted(arg)}">items</a> · '
+            f'<a href="{posts.with_quoted(arg)}">posts</a></span></td>'
             f'<td data-label="Email">{_text(email)}</td>'
             f'<td data-label="Active">{_badge(active)}</td>'
             f'<td data-label="Admin">{_badge(admin, "")}</td>'

@@ -48,6 +48,7 @@ from webapp.repositories.counting import (
     TotalColumns,
     count_total,
     total_columns,
+    whole_table_total,
 )
 from webapp.validation import has_control_chars
 
@@ -395,7 +396,7 @@ class ListRepository:
         # Plain rows of columns: run on the connection, without the ORM's loading machinery
         # (a tenth of a millisecond a page); pending changes are flushed as execute() would.
         self.session.flush()
-        rows = list(self.session.connection().execute(stmt, values))
+        rows = list(self.session.connection().execute(stmt, values).all())  # one fetchall
         more = len(rows) > params.per_page
         rows = rows[: params.per_page]
         if backwards:
@@ -494,8 +495,11 @@ class ListRepository:
         whole = self._whole_table(params)
         if whole is None:
             return None
+        known = whole_table_total(self.session, whole)
+        if known is not None:  # no count to build: the page statement is a reused one
+            return TotalColumns(None, self.count_cap, known)
         ids = self.filtered(params, self.spec.id_column, joined=False)
-        return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
+        return total_columns(self.session, ids, cap=self.count_cap)
 
     def size(self, params: ListParams, cap: int | None = None) -> Total:
         """How many rows match, counted no further than the cap, in a statement of its own."""
