@@ -30,7 +30,11 @@ FORMS_KEY = "webapp.forms"
 
 
 class NoControlCharacters:
-    """Refuse NUL and other control characters (newlines allowed where text is multi-line)."""
+    """Refuse NUL and other control characters (newlines allowed where text is multi-line).
+
+    It stops the field's checks: a later ``Optional`` would otherwise clear this error when
+    the text is blank to ``str.strip`` (a lone form feed), and the field would keep it.
+    """
 
     def __init__(self, *, allow_newlines: bool = False) -> None:
         self.allow_newlines = allow_newlines
@@ -39,7 +43,7 @@ class NoControlCharacters:
         if isinstance(field.data, str) and has_control_chars(
             field.data, allow_newlines=self.allow_newlines
         ):
-            raise WTFormsValidationError("Remove the control characters from this field.")
+            raise StopValidation("Remove the control characters from this field.")
 
 
 class Check:

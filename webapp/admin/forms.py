@@ -13,7 +13,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.forms import Check, Form, strip
+from webapp.forms import Check, Form, normalise_newlines, strip
 from webapp.models import POST_BODY_MAX
 from webapp.validation import (
     EMAIL_MAX,
@@ -131,6 +131,7 @@ class PostForm(Form):
     )
     body = TextAreaField(
         "Body",
+        filters=[normalise_newlines, strip],  # as the author's own form stores it
         validators=[
             Optional(),
             Length(max=POST_BODY_MAX),
