@@ -476,7 +476,7 @@ def test_gunicorn_defaults_follow_the_core_count() -> None:
     assert settings["bind"] == "['127.0.0.1:8000']"
     assert settings["workers"] == str(2 * len(os.sched_getaffinity(0)) + 1)
     assert settings["worker_class"] == "gthread"
-    assert settings["threads"] == "4"
+    assert settings["threads"] == "2"
     assert (settings["timeout"], settings["graceful_timeout"]) == ("30", "30")
     assert settings["keepalive"] == "75"  # outlives nginx's 60 s idle upstream connections
     assert settings["errorlog"] == "-"
