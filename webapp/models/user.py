@@ -86,6 +86,14 @@ Index("uq_users_username_lower", func.lower(User.username), unique=True)
 Index("ix_users_created_at_id", User.created_at, User.id)
 Index("ix_users_is_active_id", User.is_active, User.id)
 Index("ix_users_is_admin_id", User.is_admin, User.id)
+# The "not confirmed" filter, newest first: only the unconfirmed users (a partial index).
+Index(
+    "ix_users_unconfirmed_created_at_id",
+    User.created_at,
+    User.id,
+    postgresql_where=User.email_confirmed_at.is_(None),
+    sqlite_where=User.email_confirmed_at.is_(None),
+)
 # Substring search over email and username (admin user search).
 trigram_index("ix_users_email_trgm", User.email)
 trigram_index("ix_users_username_trgm", User.username)
