@@ -9,8 +9,9 @@ from typing import Any
 
 import itsdangerous.timed
 import pytest
-from flask import Flask, g
+from flask import Flask, g, template_rendered
 from flask.testing import FlaskClient
+from jinja2 import Template
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -161,7 +162,17 @@ def test_the_navigation_is_each_visitors_own(app: Flask, user: User, admin_user:
     admin, member, visitor = app.test_client(), app.test_client(), app.test_client()
     sign_in(admin, "root")
     sign_in(member, "alice")
-    for _ in range(2):  # the second time from the cache
+    rendered: list[str] = []
+
+    def record(_sender: Flask, template: Template, **_extra: object) -> None:
+        rendered.append(str(template.name))
+
+    template_rendered.connect(record, app)
+    for round_ in range(2):  # the second time from the cache
+        if round_ == 1:
+            # Six navigations drawn: three visitors on two pages. Now all come from the cache.
+            assert rendered.count("_nav_links.html") == 6
+            rendered.clear()
         for path, current in (("/posts/", "Posts"), ("/tags/", "Tags")):
             mine = f'aria-current="page">{current}</a>'
             admin_nav, member_nav = nav_of(text(admin.get(path))), nav_of(text(member.get(path)))
@@ -172,6 +183,8 @@ def test_the_navigation_is_each_visitors_own(app: Flask, user: User, admin_user:
             assert "nav-user" not in visitor_nav and ">Sign in</a>" in visitor_nav
             assert all(mine in nav for nav in (admin_nav, member_nav, visitor_nav))
             assert all(nav.count("aria-current") == 1 for nav in (admin_nav, member_nav))
+    template_rendered.disconnect(record, app)
+    assert "posts/index.html" in rendered and "_nav_links.html" not in rendered
     token = csrf_token_from(nav_of(text(member.get("/"))))
     assert member.post("/auth/logout", data={"csrf_token": token}, csrf=False).status_code == 302
     assert not is_signed_in(member) and is_signed_in(admin)

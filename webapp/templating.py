@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from flask import Flask, has_request_context, render_template, request, url_for
+from flask import Flask, current_app, has_request_context, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from webapp.repositories.posts import tag_names
@@ -50,7 +50,7 @@ class UrlPattern:
 
     def __init__(self, endpoint: str, arg: str, **values: Any) -> None:
         values = {**values, arg: int(self.MARKER)}
-        url = url_for(endpoint, **values)
+        url = cached_url_for(endpoint, **values)
         self.head, found, self.tail = url.partition(self.MARKER)
         if not found or self.MARKER in self.tail:
             raise ValueError(f"cannot make a URL pattern of {url!r}")
@@ -157,8 +157,20 @@ class FragmentCache:
         return html
 
 
+TEMPLATE_URLS = "webapp.template_urls"  # the app's TemplateUrls, in ``app.extensions``
+
+
+def cached_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` remembered per worker as the templates' is (``TemplateUrls``): for Python
+    code that builds the same links on every request (row URL patterns, a list's links)."""
+    urls = current_app.extensions.get(TEMPLATE_URLS)
+    return url_for(endpoint, **values) if urls is None else str(urls(endpoint, **values))
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.globals["url_for"] = TemplateUrls(app)
+    urls = TemplateUrls(app)
+    app.extensions[TEMPLATE_URLS] = urls
+    app.jinja_env.globals["url_for"] = urls
     app.jinja_env.globals["cached_fragment"] = FragmentCache(app)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.add_template_filter(format_datetime, "datetime")

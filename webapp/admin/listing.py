@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from flask import url_for
-
 from webapp.admin.rows import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 from webapp.repositories.admin import (
     AUDIT_LIST,
@@ -26,6 +24,7 @@ from webapp.repositories.admin import (
     BulkTable,
 )
 from webapp.repositories.listing import KeysetPage, ListParams, ListSpec
+from webapp.templating import cached_url_for
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
@@ -103,9 +102,9 @@ class AdminTable:
     def sort_links(self, params: ListParams) -> list[SortLink]:
         """Each column's heading and its sort link.
 
-        One ``url_for`` for the list with its filters; each link adds its sort to it.
+        One ``url_for`` (remembered) for the list with its filters; each link adds its sort.
         """
-        base = url_for(self.endpoint, **params.query_args(self.spec, with_sort=False))
+        base = cached_url_for(self.endpoint, **params.query_args(self.spec, with_sort=False))
         links: list[SortLink] = []
         for column in self.columns:
             if column.sort is None:
@@ -122,7 +121,7 @@ class AdminTable:
 
     def page_links(self, page: KeysetPage) -> dict[str, str | None]:
         """First / previous / next / last: the list with its filters and sort, and a cursor."""
-        first = url_for(self.endpoint, **page.params.query_args(self.spec))
+        first = cached_url_for(self.endpoint, **page.params.query_args(self.spec))
         has_cursor = page.first_cursor is not None and page.last_cursor is not None
         return {
             "first": first if page.has_prev else None,
