@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, QueryCounter
 from webapp.admin.listing import TABLES
+from webapp.admin.rows import _time
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, utcnow
 from webapp.repositories import AuditRepository
@@ -28,6 +29,7 @@ from webapp.repositories.listing import (
     _order,
     parse_params,
 )
+from webapp.templating import format_datetime
 
 
 def full_order(spec: ListSpec, params: ListParams) -> list[int]:
@@ -396,3 +398,21 @@ def test_the_lists_controls_are_not_cached_in_debug_mode(
     finally:
         app.debug = False
     assert rendered.count("admin/_list_controls.html") == 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 1, 5, 3, 4, 5, 999999, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 1, 0, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    ],
+)
+def test_a_rows_timestamp_reads_as_the_datetime_filter_writes_it(value: datetime) -> None:
+    """The rows' ``<time>``: the ``datetime`` filter's text (UTC) and the instant in ISO 8601."""
+    html = _time(value)
+    match = re.fullmatch(r'<time datetime="([^"]+)">([^<]+)</time>', html)
+    assert match is not None, html
+    assert match.group(2) == format_datetime(value, "%d %b %Y, %H:%M")
+    assert datetime.fromisoformat(match.group(1)) == value.replace(microsecond=0)
+    assert match.group(1).endswith("Z")

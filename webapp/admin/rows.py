@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from webapp.repositories.posts import tag_names
 from webapp.templating import UrlPattern
 
+TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SPECIAL = re.compile(r"[&<>\"']")
 
@@ -33,14 +34,22 @@ def _text(value: str) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    """A ``<time>`` element: "25 Nov 2026, 09:47" (UTC), as the ``datetime`` filter writes it."""
+    """A ``<time>`` element: "25 Nov 2026, 09:47" (UTC), as the ``datetime`` filter writes it,
+    with the machine-readable "2026-11-25T09:47:05Z".
+
+    Two-digit parts are looked up, not formatted: this runs for every timestamp of every row
+    (two a row on the items list), and ``isoformat`` and format specs cost three times as much.
+    """
     if value is None:
         return "—"
     if value.utcoffset():
         value = value.astimezone(UTC)
-    day, month, year = value.day, MONTHS[value.month], value.year
-    shown = f"{day:02d} {month} {year}, {value.hour:02d}:{value.minute:02d}"
-    return f'<time datetime="{value.isoformat()}">{shown}</time>'
+    year, month = value.year, value.month
+    day, hour, minute = TWO_DIGITS[value.day], TWO_DIGITS[value.hour], TWO_DIGITS[value.minute]
+    return (
+        f'<time datetime="{year:04d}-{TWO_DIGITS[month]}-{day}T{hour}:{minute}:'
+        f'{TWO_DIGITS[value.second]}Z">{day} {MONTHS[month]} {year}, {hour}:{minute}</time>'
+    )
 
 
 def _select(noun: str, row_id: int, label: str) -> str:
