@@ -114,9 +114,12 @@ class TemplateUrls:
         return url_for(endpoint, **dict(values))
 
     def __call__(self, endpoint: str, **values: Any) -> str:
-        if self.app.debug or endpoint[:1] == "." or not has_request_context():
-            return url_for(endpoint, **values)
-        if values and any(name[:1] == "_" for name in values):
+        if (
+            self.app.debug
+            or endpoint[:1] == "."
+            or not has_request_context()
+            or any(name[:1] == "_" for name in values)
+        ):
             return url_for(endpoint, **values)
         try:
             return self.cached(request.script_root, endpoint, tuple(values.items()))
@@ -129,9 +132,10 @@ class FragmentCache:
 
     ``{{ cached_fragment("admin/_list_controls.html", key, table=table, ...) }}`` renders the
     template with that context the first time ``key`` (and the mount point) is seen, and
-    reuses the HTML afterwards. The key must name everything the fragment shows, and the
-    fragment nothing user- or row-specific (no CSRF token, no signed-in user). Bounded, least
-    recently used first out; off in debug mode, where templates change under the server.
+    reuses the HTML afterwards. The key must name everything the fragment shows (a fragment
+    showing a user's name has it in its key), and the fragment nothing that changes between
+    requests with the same key (no CSRF token, no row). Bounded, least recently used first
+    out; off in debug mode, where templates change under the server.
     """
 
     def __init__(self, app: Flask, size: int = 1024) -> None:

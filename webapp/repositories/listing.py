@@ -48,7 +48,6 @@ from webapp.repositories.counting import (
     TotalColumns,
     count_total,
     total_columns,
-    whole_table_total,
 )
 from webapp.validation import has_control_chars
 
@@ -495,11 +494,8 @@ class ListRepository:
         whole = self._whole_table(params)
         if whole is None:
             return None
-        known = whole_table_total(self.session, whole)
-        if known is not None:  # no count to build: the page statement is a reused one
-            return TotalColumns(None, self.count_cap, known)
         ids = self.filtered(params, self.spec.id_column, joined=False)
-        return total_columns(self.session, ids, cap=self.count_cap)
+        return total_columns(self.session, ids, cap=self.count_cap, whole=whole)
 
     def size(self, params: ListParams, cap: int | None = None) -> Total:
         """How many rows match, counted no further than the cap, in a statement of its own."""
