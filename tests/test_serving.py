@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -21,10 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
+from tests.conftest import free_port
 from tests.factories import PASSWORD
 from webapp import ROOT, create_app
 from webapp.config import ConfigError, load_config
 from webapp.extensions import db
+from webapp.gunicorn_worker import accept_delay
 from webapp.models import User
 from webapp.observability import logger as request_logger
 from webapp.static_files import file_version
@@ -475,7 +478,7 @@ def test_gunicorn_defaults_follow_the_core_count() -> None:
     assert settings["wsgi_app"] == "wsgi:app"
     assert settings["bind"] == "['127.0.0.1:8000']"
     assert settings["workers"] == str(2 * len(os.sched_getaffinity(0)) + 1)
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "webapp.gunicorn_worker.BalancedThreadWorker"
     assert settings["threads"] == "2"
     assert (settings["timeout"], settings["graceful_timeout"]) == ("30", "30")
     assert settings["keepalive"] == "75"  # outlives nginx's 60 s idle upstream connections
@@ -498,3 +501,71 @@ def test_gunicorn_settings_come_from_the_environment() -> None:
     assert (settings["workers"], settings["threads"], settings["timeout"]) == ("3", "8", "60")
     assert settings["bind"] == "['0.0.0.0:9000']"
     assert settings["accesslog"] == "-"
+
+
+@pytest.mark.parametrize(
+    ("connections", "threads", "delay"),
+    [(0, 2, 0.0), (1, 2, 0.0), (2, 2, 0.002), (3, 2, 0.004), (4, 2, 0.006), (50, 2, 0.010)],
+)
+def test_a_worker_holding_many_connections_waits_before_accepting_more(
+    connections: int, threads: int, delay: float
+) -> None:
+    assert accept_delay(connections, threads) == pytest.approx(delay)
+
+
+def keep_alive_request(sock: socket.socket) -> str:
+    """One HTTP/1.1 request on a kept-alive connection; the response's body."""
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(4096)
+    return body.decode()
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers() -> None:
+    """Eight connections opened at once go four to each of two workers, not eight to one.
+
+    Plain gthread gave one worker all eight (or seven) in about one burst in four, and that
+    worker then served every request alone, on one core.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "2",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        *("-c", "python:webapp.gunicorn_conf", "tests.pid_app:app"),
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        workers: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(workers) < 2:  # both workers up and serving
+            assert time.monotonic() < deadline, "gunicorn did not start two workers"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    workers.add(keep_alive_request(sock))
+            except OSError:
+                time.sleep(0.1)
+        for _burst in range(5):
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+            try:
+                served = [keep_alive_request(sock) for sock in socks]
+                # Kept alive: the same connection stays with the same worker.
+                assert [keep_alive_request(sock) for sock in socks] == served
+            finally:
+                for sock in socks:
+                    sock.close()
+            shares = sorted(served.count(pid) for pid in workers)
+            assert shares[0] >= 3, shares
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -32,11 +32,12 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 # Workers are processes and share nothing (sessions are signed cookies, state lives in
 # PostgreSQL and Redis); threads let one worker wait on the database for several requests.
 # Two, not more: a request here is mostly Python (the database answers in a fraction of a
-# millisecond), and a worker's threads share one GIL. Measured under load with 2 workers on
-# 2 cores, 4 threads a worker often fell into a state of ~40 context switches a request
-# (threads queueing for the GIL) and served half the requests; 2 threads never did.
+# millisecond), and a worker's threads share one GIL.
 workers = _count("WEB_CONCURRENCY", 2 * cores() + 1)
-worker_class = "gthread"
+# gthread, spreading new connections over the workers (webapp/gunicorn_worker.py): plain
+# gthread lets one worker take a whole burst of keep-alive connections and serve them all on
+# one core while the others idle.
+worker_class = "webapp.gunicorn_worker.BalancedThreadWorker"
 threads = _count("GUNICORN_THREADS", 2)
 # Restart a worker after this many requests (jittered so they do not restart together).
 max_requests = _count("GUNICORN_MAX_REQUESTS", 2000)
