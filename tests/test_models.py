@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
@@ -11,6 +11,7 @@ from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.models.user import PASSWORD_METHOD
+from webapp.sqltypes import as_utc
 
 
 def test_timestamps_are_aware_utc_after_a_round_trip(app: Flask) -> None:
@@ -21,6 +22,37 @@ def test_timestamps_are_aware_utc_after_a_round_trip(app: Flask) -> None:
     assert loaded.created_at.tzinfo is not None
     assert loaded.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     assert abs((datetime.now(UTC) - loaded.created_at).total_seconds()) < 60
+
+
+def test_timestamps_read_as_plain_rows_are_aware_utc_to_the_microsecond(app: Flask) -> None:
+    """Core rows (the admin lists) get the same values as loaded objects, on both databases."""
+    moment = datetime(2026, 3, 7, 16, 25, 27, 219999, tzinfo=timezone(timedelta(hours=5)))
+    user = UserFactory(created_at=moment)
+    stored = db.session.connection().execute(
+        select(User.__table__.c.created_at).where(User.__table__.c.id == user.id)
+    )
+    value = stored.scalar_one()
+    assert value == moment
+    assert value.tzinfo is UTC
+    assert (value.hour, value.microsecond) == (11, 219999)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (
+            datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-2))),
+            datetime(2026, 1, 2, 5, 4, 5, tzinfo=UTC),
+        ),
+    ],
+)
+def test_as_utc_gives_aware_utc(value: datetime | None, expected: datetime | None) -> None:
+    result = as_utc(value)
+    assert result == expected
+    assert result is None or result.tzinfo is UTC
 
 
 def test_naive_datetimes_are_refused(app: Flask) -> None:

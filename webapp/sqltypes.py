@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,11 +33,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return as_utc(value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        # ``as_utc`` itself where the driver hands back datetimes (psycopg2), not
+        # TypeDecorator's wrapper around the method: it runs for every timestamp of every row
+        # (a hundred on an admin list page). SQLite's strings are parsed first.
+        parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        if parse is None:
+            return as_utc
+        return lambda value: as_utc(parse(value))
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC datetime (a naive one is taken to be UTC already)."""
+    if value is None or value.tzinfo is UTC:  # PostgreSQL at TimeZone UTC: nothing to do
+        return value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
