@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from webapp.gunicorn_worker import accept_delay
 from webapp.models import User
 from webapp.observability import logger as request_logger
 from webapp.static_files import file_version
+from webapp.templating import TemplateUrls
 
 SITE_CSS = ROOT / "static" / "css" / "site.css"
 YEAR = 365 * 24 * 3600
@@ -311,16 +311,17 @@ def test_static_urls_carry_their_content_version(app: Flask, client: FlaskClient
     assert f'href="/static/css/site.css?v={site_css_version()}"' in html
 
 
-def test_template_links_are_built_once_and_match_url_for(app: Flask, client: FlaskClient) -> None:
+def test_template_links_are_built_once_and_match_url_for(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     urls = app.jinja_env.globals["url_for"]
     built: list[str] = []
-    original = urls._build
 
-    def counting(*args: Any) -> str:
-        built.append(args[1])
-        return original(*args)
+    def counting(endpoint: str, **values: Any) -> str:
+        built.append(endpoint)
+        return url_for(endpoint, **values)
 
-    urls.cached = lru_cache(maxsize=16)(counting)
+    monkeypatch.setattr("webapp.templating.url_for", counting)
     for _ in range(3):
         html = client.get("/").get_data(as_text=True)
         assert f'href="/static/css/site.css?v={site_css_version()}"' in html
@@ -337,19 +338,34 @@ def test_template_links_are_built_once_and_match_url_for(app: Flask, client: Fla
             ("static", {"filename": "css/site.css"}),
         ]:
             assert urls(endpoint, **values) == url_for(endpoint, **values)
-        external = urls("posts.index", _external=True)
-        assert external == "http://localhost/posts/"  # special arguments are never cached
-        assert urls("admin.users", active=["yes", "no"]) == url_for(
-            "admin.users", active=["yes", "no"]
-        )  # unhashable values are built as usual
+            assert urls(endpoint, **values) == url_for(endpoint, **values)  # from the cache
+        built.clear()
+        for _ in range(2):
+            external = urls("posts.index", _external=True)
+            assert external == "http://localhost/posts/"
+            assert urls("admin.users", active=["yes", "no"]) == url_for(
+                "admin.users", active=["yes", "no"]
+            )
+        # Special arguments and unhashable values are built every time, never kept.
+        assert built == ["posts.index", "admin.users"] * 2
+
+
+def test_template_links_are_bounded(app: Flask) -> None:
+    urls = TemplateUrls(app, size=3)
+    with app.test_request_context("/"):
+        for q in ("a", "b", "c", "d"):
+            assert urls("posts.index", q=q) == f"/posts/?q={q}"
+        assert len(urls.urls) == 3
+        assert ("", "posts.index", ("q", "a")) not in urls.urls  # the oldest went first
 
 
 def test_template_links_are_not_cached_in_debug_mode(app: Flask, client: FlaskClient) -> None:
     urls = app.jinja_env.globals["url_for"]
+    urls.urls.clear()
     app.debug = True
     try:
         client.get("/")
-        assert urls.cached.cache_info().currsize == 0
+        assert urls.urls == {}
     finally:
         app.debug = False
 
