@@ -69,6 +69,26 @@ def test_admins_get_through_and_see_the_admin_link(client: FlaskClient, admin: U
     assert 'href="/admin/"' in text_of(client.get("/"))
 
 
+@pytest.mark.parametrize("repeat", [1, 2])  # the second time the tabs come from the cache
+def test_each_admin_page_marks_its_own_tab(client: FlaskClient, admin: User, repeat: int) -> None:
+    tabs = {
+        "/admin/": "Dashboard",
+        "/admin/users": "Users",
+        "/admin/items": "Items",
+        "/admin/posts": "Posts",
+        "/admin/tags": "Tags",
+        "/admin/audit": "Audit log",
+        f"/admin/users/{admin.id}": "Users",  # a record marks its table
+    }
+    for _ in range(repeat):
+        for path, tab in tabs.items():
+            html = client.get(path).get_data(as_text=True)
+            nav = html.split('<nav class="admin-nav"', 1)[1].split("</nav>", 1)[0]
+            assert nav.count("<li>") == 6
+            marked = re.findall(r'aria-current="page">([^<]+)</a>', nav)
+            assert marked == ([tab] if tab else []), path
+
+
 def test_a_demoted_admin_is_refused_on_the_next_request(client: FlaskClient, admin: User) -> None:
     assert client.get("/admin/users").status_code == 200
     db.session.execute(update(User).where(User.id == admin.id).values(is_admin=False))
