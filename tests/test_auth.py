@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from jinja2 import Template
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import webapp.auth.services
@@ -39,6 +40,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, User
 from webapp.models.user import PASSWORD_METHOD
 from webapp.repositories import UserRepository
+from webapp.security import SignedInUser, current_user_row
 from webapp.web import is_safe_next
 
 
@@ -188,6 +190,53 @@ def test_the_navigation_is_each_visitors_own(app: Flask, user: User, admin_user:
     token = csrf_token_from(nav_of(text(member.get("/"))))
     assert member.post("/auth/logout", data={"csrf_token": token}, csrf=False).status_code == 302
     assert not is_signed_in(member) and is_signed_in(admin)
+
+
+def test_a_read_sees_who_is_signed_in_as_values_and_a_write_gets_the_user_row(
+    app: Flask, user: User
+) -> None:
+    """GET pages get the signed-in user's values without building an ORM object; a POST,
+    which may change the user, gets the ``User`` row itself."""
+    client = app.test_client()
+    sign_in(client, "alice")
+    seen: list[Any] = []
+
+    def record(_sender: Flask, template: Template, **_extra: object) -> None:
+        seen.append(g._login_user)
+
+    template_rendered.connect(record, app)
+    try:
+        assert "alice" in text(client.get("/items/"))
+        reading = seen[-1]
+        client.post("/items/new", data={"title": ""})  # refused: the form again
+        writing = seen[-1]
+    finally:
+        template_rendered.disconnect(record, app)
+    assert isinstance(reading, SignedInUser)
+    assert (reading.id, reading.username, reading.email) == (user.id, "alice", user.email)
+    assert (reading.is_active, reading.is_admin, reading.is_confirmed) == (True, False, False)
+    assert reading.get_id() == user.get_id()
+    assert type(writing) is User
+    assert writing.id == user.id
+
+
+def test_current_user_row_is_the_user_to_change(app: Flask, user: User) -> None:
+    values = SignedInUser(*(getattr(user, name) for name in SignedInUser.__dataclass_fields__))
+    with app.test_request_context("/account/edit"):
+        g._login_user = values
+        row = current_user_row()
+        assert type(row) is User
+        assert row.id == user.id
+    with app.test_request_context("/account/edit", method="POST"):
+        g._login_user = user
+        assert current_user_row() is user
+    db.session.delete(user)
+    db.session.flush()
+    with app.test_request_context("/account/edit"):
+        g._login_user = values
+        with pytest.raises(HTTPException) as gone:  # deleted meanwhile: signed out
+            current_user_row()
+        assert gone.value.get_response().status_code == 302
 
 
 def test_deactivation_ends_open_sessions(

@@ -19,6 +19,7 @@ from webapp.csv_export import iter_csv
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post, User
 from webapp.repositories import UserRepository
+from webapp.security import SignedInUser, current_user_row
 from webapp.sqltypes import utcnow
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -40,13 +41,19 @@ def require_sign_in() -> ResponseReturnValue | None:
 
 
 def _me() -> User:
-    user: User = current_user._get_current_object()
+    """The signed-in user, to change."""
+    return current_user_row()
+
+
+def _shown() -> User | SignedInUser:
+    """The signed-in user, to show or export: on a read request, the values loaded already."""
+    user: User | SignedInUser = current_user._get_current_object()
     return user
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    user = _me()
+    user = _shown()
     items, posts = UserRepository(db.session).content_counts(user.id)
     return render_template("account/index.html", user=user, items=items, posts=posts)
 
@@ -188,7 +195,7 @@ def _iso(value: Any) -> str | None:
 @bp.get("/export")
 def export() -> ResponseReturnValue:
     """Everything we hold about me: account details, items and posts, as one JSON file."""
-    user = _me()
+    user = _shown()
     users = UserRepository(db.session)
     data = {
         "exported_at": utcnow().isoformat(),
@@ -211,7 +218,7 @@ def export() -> ResponseReturnValue:
 
 @bp.get("/export/items.csv")
 def export_items() -> ResponseReturnValue:
-    user = _me()
+    user = _shown()
     rows = (
         (item.id, item.title, item.description, item.created_at, item.updated_at)
         for item in UserRepository(db.session).items_of(user.id)

@@ -30,6 +30,7 @@ from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_f
 from webapp.database import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
+from webapp.security import current_user_row
 from webapp.web import redirect_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -81,7 +82,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    services.sign_out(current_user._get_current_object())
+    services.sign_out(current_user_row())
     db.session.commit()
     flash("You have been signed out.", "info")
     return redirect(url_for("main.index"))
@@ -204,7 +205,7 @@ def confirm(token: str) -> ResponseReturnValue:
 @login_required
 @limiter.limit(configured("RATELIMIT_CONFIRM_RESEND_USER"), key_func=signed_in_user)
 def confirm_resend() -> ResponseReturnValue:
-    user = current_user
+    user = current_user_row()
     if user.is_confirmed:
         flash("Your email address is already confirmed.", "info")
     elif send_confirmation(user):
