@@ -19,6 +19,7 @@ import binascii
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -79,12 +80,13 @@ class SortKey:
     # The key is a column of a joined table (the spec's ``joins``): pages sorted by it join.
     joined: bool = False
 
-    @property
+    @cached_property
     def column(self) -> ColumnElement[Any]:
         return as_column(self.expr)
 
-    @property
+    @cached_property
     def python_type(self) -> type:
+        """The Python type of the key's values (what a cursor must carry); read per cursor."""
         sql_type = self.column.type
         if isinstance(sql_type, TypeDecorator):
             sql_type = sql_type.impl_instance
