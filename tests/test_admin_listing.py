@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, QueryCounter
 from webapp.admin.listing import TABLES
-from webapp.admin.rows import _time
+from webapp.admin.rows import _time, keyset_nav
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, utcnow
 from webapp.repositories import AuditRepository
@@ -29,7 +29,7 @@ from webapp.repositories.listing import (
     _order,
     parse_params,
 )
-from webapp.templating import format_datetime
+from webapp.templating import format_datetime, hidden_inputs
 
 
 def full_order(spec: ListSpec, params: ListParams) -> list[int]:
@@ -416,3 +416,25 @@ def test_a_rows_timestamp_reads_as_the_datetime_filter_writes_it(value: datetime
     assert match.group(2) == format_datetime(value, "%d %b %Y, %H:%M")
     assert datetime.fromisoformat(match.group(1)) == value.replace(microsecond=0)
     assert match.group(1).endswith("Z")
+
+
+def test_page_links_show_the_pages_that_exist_and_escape_their_urls() -> None:
+    assert keyset_nav({"first": None, "previous": None, "next": None, "last": None}) == ""
+    html = keyset_nav(
+        {"first": None, "previous": None, "next": "/admin/users?q=a&after=x", "last": "/l"}
+    )
+    assert '<span class="disabled" aria-hidden="true">&laquo; First</span>' in html
+    assert '<span class="disabled" aria-hidden="true">&lsaquo; Previous</span>' in html
+    assert '<a href="/admin/users?q=a&amp;after=x" rel="next">Next &rsaquo;</a>' in html
+    assert '<a href="/l">Last &raquo;</a>' in html
+    html = keyset_nav({"first": "/f", "previous": '/p?q="><', "next": None, "last": None})
+    assert '<a href="/p?q=&#34;&gt;&lt;" rel="prev">' in html
+    assert '<span class="disabled" aria-hidden="true">Last &raquo;</span>' in html
+
+
+def test_hidden_inputs_keep_a_lists_filters_escaped() -> None:
+    html = hidden_inputs({"q": '"><script>', "per_page": "50"})
+    assert html == (
+        '<input type="hidden" name="q" value="&#34;&gt;&lt;script&gt;">'
+        '<input type="hidden" name="per_page" value="50">'
+    )

@@ -82,6 +82,16 @@ def fill(pattern: UrlPattern, value: Any) -> str:
     return pattern(value)
 
 
+def hidden_inputs(args: dict[str, Any]) -> Markup:
+    """``<input type="hidden">`` for each query argument (a form that keeps a list's filters)."""
+    return Markup(  # noqa: S704 - names and values escaped
+        "".join(
+            f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+            for name, value in args.items()
+        )
+    )
+
+
 def time_tag(value: datetime | None, fmt: str = "%d %b %Y, %H:%M UTC") -> Markup:
     """``<time datetime="...">...</time>`` for a timestamp (empty for none), in one filter call.
 
@@ -185,6 +195,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
     app.add_template_global(query_args_without)
+    app.add_template_global(hidden_inputs)
     app.add_template_global(UrlPattern, "url_pattern")
     app.add_template_filter(fill)
     app.add_template_filter(time_tag)

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from webapp.admin.rows import RowRenderer, item_rows, post_rows, tag_rows, user_rows
+from markupsafe import Markup
+
+from webapp.admin.rows import (
+    RowRenderer,
+    item_rows,
+    keyset_nav,
+    post_rows,
+    tag_rows,
+    user_rows,
+)
 from webapp.repositories.admin import (
     AUDIT_LIST,
     AUDIT_TARGETS,
@@ -133,6 +142,10 @@ class AdminTable:
             else None,
             "last": with_args(first, last="1") if page.has_next else None,
         }
+
+    def pagination(self, page: KeysetPage) -> Markup:
+        """The page links' HTML, drawn in Python (``keyset_nav``) as the rows are."""
+        return keyset_nav(self.page_links(page))
 
     def bulk_choice(self, name: str) -> BulkChoice | None:
         return next((choice for choice in self.bulk_choices if choice.name == name), None)

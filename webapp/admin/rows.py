@@ -14,7 +14,7 @@ Links come from ``UrlPattern``: one ``url_for`` per kind of link for the whole p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,3 +141,29 @@ def tag_rows(rows: Sequence[Any]) -> Markup:
 
 
 RowRenderer = Callable[[Sequence[Any]], Markup]
+
+
+def keyset_nav(links: Mapping[str, str | None]) -> Markup:
+    """First / previous / next / last under a list (``AdminTable.page_links``), keeping its
+    filters and sort; a page that does not exist is shown disabled. Nothing when the list
+    has a single page."""
+    if not (links["first"] or links["last"]):
+        return Markup("")
+    parts = ['<nav class="pagination keyset" aria-label="Pagination">']
+    for key, label, rel in _NAV_LINKS:
+        target = links["first"] if key in {"first", "previous"} else links["last"]
+        if target:
+            href = escape(links[key] or "")
+            parts.append(f'<a href="{href}"{rel}>{label}</a>')
+        else:
+            parts.append(f'<span class="disabled" aria-hidden="true">{label}</span>')
+    parts.append("</nav>")
+    return Markup("\n".join(parts))  # noqa: S704 - the links are escaped, the labels ours
+
+
+_NAV_LINKS = (
+    ("first", "&laquo; First", ""),
+    ("previous", "&lsaquo; Previous", ' rel="prev"'),
+    ("next", "Next &rsaquo;", ' rel="next"'),
+    ("last", "Last &raquo;", ""),
+)

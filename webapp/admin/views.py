@@ -121,7 +121,8 @@ def dashboard() -> ResponseReturnValue:
 
 
 def show_list(table: AdminTable) -> ResponseReturnValue:
-    params = parse_params(table.spec, request.args)
+    # A plain dict: a MultiDict raises (and catches) an exception for every argument missing.
+    params = parse_params(table.spec, request.args.to_dict())
     page = ListRepository(db.session, table.spec).page(params)
     return render_template(
         "admin/list.html",

@@ -19,8 +19,8 @@ import binascii
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 from sqlalchemy import (
