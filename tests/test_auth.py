@@ -11,6 +11,7 @@ import itsdangerous.timed
 import pytest
 from flask import Flask, g, template_rendered
 from flask.testing import FlaskClient
+from flask_wtf.csrf import generate_csrf
 from jinja2 import Template
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -237,6 +238,40 @@ def test_current_user_row_is_the_user_to_change(app: Flask, user: User) -> None:
         with pytest.raises(HTTPException) as gone:  # deleted meanwhile: signed out
             current_user_row()
         assert gone.value.get_response().status_code == 302
+
+
+def test_the_sign_out_token_is_signed_once_a_minute_per_session(
+    app: Flask, user: User, admin_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages reuse a session's signed CSRF token for a minute; it is each session's own, and
+    it still signs the user out."""
+    now = [1000.0]
+    monkeypatch.setattr("webapp.forms.time.monotonic", lambda: now[0])
+    signed: list[str] = []
+
+    def sign() -> str:
+        signed.append(generate_csrf())
+        return signed[-1]
+
+    monkeypatch.setattr("webapp.forms.generate_csrf", sign)
+    first, other = app.test_client(), app.test_client()
+    sign_in(first, "alice")
+    sign_in(other, "root")
+
+    def token(client: FlaskClient) -> str:
+        return csrf_token_from(nav_of(text(client.get("/"))))
+
+    mine = token(first)
+    before = len(signed)
+    assert token(first) == mine
+    assert len(signed) == before  # the second page reused it
+    assert token(other) != mine
+    before = len(signed)
+    now[0] += 61
+    token(first)
+    assert len(signed) == before + 1  # signed again after a minute
+    assert first.post("/auth/logout", data={"csrf_token": mine}, csrf=False).status_code == 302
+    assert not is_signed_in(first)
 
 
 def test_deactivation_ends_open_sessions(
