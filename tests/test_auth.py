@@ -274,6 +274,18 @@ def test_the_sign_out_token_is_signed_once_a_minute_per_session(
     assert not is_signed_in(first)
 
 
+def test_sessions_follow_a_rotated_secret_key(app: Flask, client: FlaskClient, user: User) -> None:
+    """Cookies signed with the previous key stay valid while it is a fallback, not after."""
+    old = app.secret_key
+    sign_in(client, "alice")
+    assert is_signed_in(client)
+    app.secret_key = "a-new-secret-key-for-this-test-0123456789"
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    assert is_signed_in(client)
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert not is_signed_in(client)
+
+
 def test_deactivation_ends_open_sessions(
     client: FlaskClient, auth: AuthActions, user: User
 ) -> None:

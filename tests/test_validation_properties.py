@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +23,7 @@ from webapp.validation import (
     parse_tags,
     validate_password,
     validate_username,
+    without_control_chars,
 )
 
 any_text = st.text(max_size=300)
@@ -64,6 +68,16 @@ def test_usernames_are_accepted_exactly_when_they_follow_the_rule(raw: str) -> N
 def test_control_characters_are_always_found(before: str, char: str, after: str) -> None:
     assert has_control_chars(before + char + after)
     assert has_control_chars(before + char + after, allow_newlines=True)
+
+
+def test_control_characters_are_exactly_unicodes_cc_and_cs() -> None:
+    """Every code point, checked against Unicode's own categories (the check is a pattern)."""
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        control = unicodedata.category(char) in {"Cc", "Cs"}
+        assert has_control_chars(char) is control, hex(code)
+        assert has_control_chars(char, allow_newlines=True) is (control and char not in "\n\r\t")
+        assert without_control_chars(f"a{char}b") == ("ab" if control else f"a{char}b")
 
 
 @given(st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"]), max_size=200))

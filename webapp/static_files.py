@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request, send_from_directory
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import safe_join
 
 VERSION_ARG = "v"
@@ -81,7 +82,22 @@ class SessionInterface(SecureCookieSessionInterface):
     Flask adds ``Vary: Cookie`` whenever the session was looked at (Flask-Login looks on
     every request). On a static file that would make browsers and proxies fetch it again
     each time the session cookie changes, which defeats the year-long cache.
+
+    The signing serializer is built once per set of keys, not on every request (building
+    one serializes an empty dict to learn the serializer's kind).
     """
+
+    def __init__(self) -> None:
+        self.serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        try:
+            return self.serializers[keys]
+        except KeyError:
+            serializer = super().get_signing_serializer(app)
+            self.serializers[keys] = serializer
+            return serializer
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if request.endpoint == "static" and not session.modified:

@@ -7,7 +7,6 @@ can be shown beside the field.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -24,10 +23,21 @@ class ValidationError(ValueError):
     """A value a user typed breaks a rule; the message says which."""
 
 
+# Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) and lone
+# surrogates (Cs: U+D800-U+DFFF), with or without tab, line feed and carriage return.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARS_BUT_NEWLINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def has_control_chars(text: str, *, allow_newlines: bool = False) -> bool:
     """True if ``text`` holds NUL or another control character (tabs and newlines optional)."""
-    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(char) in {"Cc", "Cs"} and char not in allowed for char in text)
+    pattern = CONTROL_CHARS_BUT_NEWLINES if allow_newlines else CONTROL_CHARS
+    return pattern.search(text) is not None
+
+
+def without_control_chars(text: str) -> str:
+    """``text`` with every control character (``has_control_chars``) removed."""
+    return CONTROL_CHARS.sub("", text)
 
 
 def normalise_email(value: str) -> str:

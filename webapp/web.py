@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Response
 
-from webapp.validation import has_control_chars
+from webapp.validation import has_control_chars, without_control_chars
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -50,7 +50,7 @@ def page_arg(name: str = "page") -> int:
 def search_arg(name: str = "q", max_length: int = 100) -> str:
     """Search text from the query string: trimmed, control characters dropped, bounded."""
     value = request.args.get(name, "")
-    value = "".join(char for char in value if not has_control_chars(char))
+    value = without_control_chars(value)
     return value.strip()[:max_length]
 
 

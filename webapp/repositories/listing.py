@@ -50,7 +50,7 @@ from webapp.repositories.counting import (
     count_total,
     total_columns,
 )
-from webapp.validation import has_control_chars
+from webapp.validation import has_control_chars, without_control_chars
 
 PER_PAGE_CHOICES = (20, 50, 100)
 DEFAULT_PER_PAGE = PER_PAGE_CHOICES[0]
@@ -194,7 +194,7 @@ def _decode_value(value: Any, key: SortKey) -> Any:
 
 def clean_text(value: str | None, limit: int = MAX_TEXT_ARG) -> str:
     """Query-string text made safe for SQL: control characters dropped, trimmed, bounded."""
-    text = "".join(ch for ch in (value or "") if not has_control_chars(ch))
+    text = without_control_chars(value or "")
     return text.strip()[:limit]
 
 
