@@ -129,6 +129,30 @@ def test_my_items_list_shows_only_mine_newest_first(client: FlaskClient, signed_
     assert "Someone else" not in html
 
 
+def test_each_owner_pages_through_their_own_items_only(app: Flask, user: User) -> None:
+    """The list's statement is built once and shared; the owner is a bound value in it, so
+    two owners' pages (first and deeper, with the count) never mix."""
+    other = UserFactory(username="bob", email="bob@example.com")
+    for n in range(PER_PAGE + 2):
+        ItemFactory(owner=user, title=f"Alice {n:02d}")
+        ItemFactory(owner=other, title=f"Bob {n:02d}")
+    for owner, mine, theirs in (
+        (user, "Alice", "Bob"),
+        (other, "Bob", "Alice"),
+        (user, "Alice", "Bob"),
+    ):
+        client = app.test_client()
+        AuthActions(client).login(owner)
+        first = html_of(client.get("/items/"))
+        second = html_of(client.get("/items/?page=2"))
+        assert re.findall(rf">({mine} \d\d)<", first) == [
+            f"{mine} {n:02d}" for n in range(PER_PAGE + 1, 1, -1)
+        ]
+        assert re.findall(rf">({mine} \d\d)<", second) == [f"{mine} 01", f"{mine} 00"]
+        assert theirs not in first and theirs not in second
+        assert "page=2" in first and "page=3" not in first  # counted: two pages, no more
+
+
 def test_search_covers_title_and_description_of_my_items_only(
     client: FlaskClient, signed_in: User
 ) -> None:

@@ -13,7 +13,7 @@ for a skipped row. Lists that must reach any depth use keyset pages (``listing``
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -172,6 +172,7 @@ class BaseRepository(Generic[M]):
         whole: str | None = None,
         rows: bool = False,
         shape: Hashable | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Page[Any]:
         """Run ``stmt`` for one page, and find the list's size.
 
@@ -182,8 +183,9 @@ class BaseRepository(Generic[M]):
         statement. A filtered list is counted (up to the cap, in a second statement) only when
         its rows do not all fit on page 1. ``rows``: the page holds ``stmt``'s rows, not the
         entities in their first column. ``shape``: a name for ``stmt`` when it is always the
-        same statement (no values in it): its page statements are then built once and reused.
-        A page past the end shows the last page; pages stop at ``COUNT_CAP`` rows.
+        same statement (its values, if any, are bound parameters given in ``params``): its
+        page statements are then built once and reused. A page past the end shows the last
+        page; pages stop at ``COUNT_CAP`` rows.
         """
         page, per_page = clamp_page(page, per_page, 20)
         page = min(page, deepest_page(per_page))
@@ -192,7 +194,7 @@ class BaseRepository(Generic[M]):
         if shape is not None:
             shape = (shape, per_page, whole, self.session.get_bind().dialect.name)
         totals = total_columns(self.session, ids, whole=whole) if whole is not None else None
-        found = self._page_rows(stmt, ids, totals, page, per_page, shape)
+        found = self._page_rows(stmt, ids, totals, page, per_page, shape, rows, params)
         more = len(found) > per_page
         found = found[:per_page]
         if totals is not None and (found or totals.known is not None):
@@ -200,11 +202,13 @@ class BaseRepository(Generic[M]):
         elif page == 1 and not more:
             size = Total(len(found))  # every row is on this page
         else:
-            size = count_total(self.session, ids)
+            size = count_total(self.session, ids, params=params)
         if not found and page > 1:  # past the end: show the last page
             page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
             if size.value:
-                found = self._page_rows(stmt, ids, totals, page, per_page, shape)[:per_page]
+                found = self._page_rows(stmt, ids, totals, page, per_page, shape, rows, params)[
+                    :per_page
+                ]
         return Page(
             items=list(found) if rows else [row[0] for row in found],
             page=page,
@@ -222,12 +226,15 @@ class BaseRepository(Generic[M]):
         page: int,
         per_page: int,
         shape: Hashable | None = None,
+        rows: bool = False,
+        params: Mapping[str, Any] | None = None,
     ) -> Sequence[Any]:
         """Up to ``per_page + 1`` rows from page ``page`` on (with ``totals``, the table's size
         in a column beside them, unless it is known), the extra one telling whether more follow.
 
         Past page 1 the skipped rows are walked by id alone (an index scan), and only the
-        page's own rows are joined and loaded.
+        page's own rows are joined and loaded. Plain rows are read on the connection, without
+        the ORM's execution machinery (pending changes are flushed as ``execute`` would).
         """
         offset = (page - 1) * per_page
         counted = totals is not None and totals.count is not None
@@ -244,8 +251,11 @@ class BaseRepository(Generic[M]):
             built = built.limit(per_page + 1)
             if key is not None and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:
                 _PAGE_STATEMENTS[key] = built
-        result = self.session.execute(built, {"skip": offset} if offset else {})
-        return result.unique().all()
+        values = {**(params or {}), **({"skip": offset} if offset else {})}
+        if rows:
+            self.session.flush()
+            return self.session.connection().execute(built, values).all()
+        return self.session.execute(built, values).unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

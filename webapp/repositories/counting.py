@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -184,10 +185,17 @@ def total_columns(
     return TotalColumns(capped_count(ids, cap), cap)
 
 
-def count_total(session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP) -> Total:
-    """How many rows ``ids`` selects, counted no further than ``cap``, in a statement of its own."""
+def count_total(
+    session: SessionLike,
+    ids: Select[Any],
+    *,
+    cap: int = COUNT_CAP,
+    params: Mapping[str, Any] | None = None,
+) -> Total:
+    """How many rows ``ids`` selects, counted no further than ``cap``, in a statement of its own
+    (``params``: the values of the bound parameters in ``ids``)."""
     columns = TotalColumns(capped_count(ids, cap), cap)
-    return columns.read(session.execute(select(*columns.labelled())).one())
+    return columns.read(session.execute(select(*columns.labelled()), params or {}).one())
 
 
 def round_estimate(value: float) -> int:

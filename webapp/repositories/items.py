@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 
 from webapp.models import Item
 from webapp.repositories.base import Page, contains
@@ -19,9 +19,16 @@ ITEM_CARD: tuple[Any, ...] = (
 )
 
 
+NEWEST_FIRST = (Item.created_at.desc(), Item.id.desc())
+# An owner's items, newest first: built once, the owner a bound parameter.
+_OWNERS_ITEMS = (
+    select(*ITEM_CARD).where(Item.owner_id == bindparam("owner_id")).order_by(*NEWEST_FIRST)
+)
+
+
 class ItemRepository(VersionedRepository[Item]):
     model = Item
-    default_order = (Item.created_at.desc(), Item.id.desc())
+    default_order = NEWEST_FIRST
 
     def get_for_owner(self, item_id: int, owner_id: int) -> Item | None:
         """The item, only if ``owner_id`` owns it (anyone else gets ``None``, hence a 404)."""
@@ -35,11 +42,20 @@ class ItemRepository(VersionedRepository[Item]):
         """An owner's items (``ITEM_CARD`` rows), newest first; ``q`` searches title and
         description. Nothing related is shown (the owner is the viewer): one query.
         """
-        filters = [Item.owner_id == owner_id]
         if q:
-            filters.append(or_(contains(Item.title, q), contains(Item.description, q)))
-        stmt = select(*ITEM_CARD).where(*filters).order_by(*self.default_order)
-        return self.paginate(stmt, page=page, per_page=per_page, rows=True)
+            searched = or_(contains(Item.title, q), contains(Item.description, q))
+            stmt = _OWNERS_ITEMS.where(searched)
+            return self.paginate(
+                stmt, page=page, per_page=per_page, rows=True, params={"owner_id": owner_id}
+            )
+        return self.paginate(
+            _OWNERS_ITEMS,
+            page=page,
+            per_page=per_page,
+            rows=True,
+            shape="items.for_owner",
+            params={"owner_id": owner_id},
+        )
 
     def create_for(self, owner_id: int, *, title: str, description: str | None) -> Item:
         return self.create(owner_id=owner_id, title=title, description=description or None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, func, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.models import Post, Tag, User, post_tags
@@ -67,6 +67,8 @@ POST_PAGE = (
 )
 
 
+_POST_VIEW = select(*POST_PAGE).where(Post.id == bindparam("post_id"))
+
 NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())
 _FEED = select(*POST_CARD).order_by(*NEWEST_FIRST)
 _FEED_IDS = select(Post.id).order_by(*NEWEST_FIRST)
@@ -92,9 +94,14 @@ class PostRepository(VersionedRepository[Post]):
         )
 
     def view(self, post_id: int) -> Row[Any] | None:
-        """What a post's page shows: the post, its author's name and its tags, in one query."""
-        stmt = select(*POST_PAGE).where(Post.id == post_id)
-        return self.session.execute(stmt).first()
+        """What a post's page shows: the post, its author's name and its tags, in one query.
+
+        Plain columns, so the statement (built once) runs on the connection, without the
+        ORM's execution machinery; pending changes are flushed as ``execute`` would.
+        """
+        self.session.flush()
+        result = self.session.connection().execute(_POST_VIEW, {"post_id": post_id})
+        return result.first()
 
     def _feed_filters(
         self, *, q: str = "", tag: str = "", author_id: int | None = None
