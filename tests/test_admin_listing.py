@@ -203,6 +203,21 @@ def test_filters_keep_only_known_values_and_clean_text() -> None:
     assert params.q == "abc"
 
 
+def test_the_user_search_finds_part_of_an_email_or_a_username(app: Flask) -> None:
+    by_name = UserFactory(username="Marigold", email="m1@example.com")
+    by_email = UserFactory(username="someone", email="golden.m@mail.example")
+    UserFactory(username="other", email="o@example.com")
+    listing = ListRepository(db.session, USER_LIST)
+
+    def found(q: str) -> set[int]:
+        return {row.id for row in listing.page(parse_params(USER_LIST, {"q": q})).items}
+
+    assert found("GOLD") == {by_name.id, by_email.id}
+    assert found("rigol") == {by_name.id}
+    assert found("mail.exa") == {by_email.id}
+    assert found("zzz") == set()
+
+
 def test_search_treats_like_wildcards_as_text(app: Flask) -> None:
     UserFactory(username="per_cent", email="a%b@example.com")
     UserFactory(username="percent", email="ab@example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from webapp.models.indexes import DIALECTS_INFO_KEY
+from webapp.models.indexes import COMPARED_INFO_KEY, DIALECTS_INFO_KEY
 from webapp.sqltypes import UTCDateTime
 
 
@@ -21,14 +21,26 @@ def include_object_for(dialect_name: str) -> Callable[..., bool]:
 
     Indexes made on some databases only (``Index.info["dialects"]``, e.g. the PostgreSQL
     trigram indexes) are left out of the comparison on any other database, where neither the
-    models (``ddl_if``) nor the migrations create them.
+    models (``ddl_if``) nor the migrations create them. Indexes whose expression Alembic
+    cannot compare (``Index.info["autogenerate_compares"]`` False) are left out everywhere:
+    the models' and, by name, the database's.
     """
+    from webapp.extensions import Base
+
+    uncompared = {
+        index.name
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if index.info.get(COMPARED_INFO_KEY) is False
+    }
 
     def include_object(
-        obj: Any, _name: str | None, type_: str, _reflected: bool, _compare_to: Any
+        obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
     ) -> bool:
         if type_ != "index":
             return True
+        if name in uncompared:
+            return False
         dialects = getattr(obj, "info", {}).get(DIALECTS_INFO_KEY)
         return dialects is None or dialect_name in dialects
 

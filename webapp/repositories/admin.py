@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
+from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.listing import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
@@ -67,7 +68,7 @@ USER_LIST = ListSpec(
         "created": SortKey(User.created_at, descending_first=True),
     },
     default_sort="created",
-    search=lambda q: or_(contains(User.email, q), contains(User.username, q)),
+    search=lambda q: contains(USER_SEARCH_TEXT, q),
     filters={
         "active": FilterSpec(lambda v: User.is_active.is_(v == "yes"), YES_NO),
         "admin": FilterSpec(lambda v: User.is_admin.is_(v == "yes"), YES_NO),

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webapp.models import Item, Post, User
+from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.base import BaseRepository, Page, contains
 from webapp.validation import USERNAME_RE
 
@@ -44,7 +45,7 @@ class UserRepository(BaseRepository[User]):
     def search(
         self, q: str = "", *, page: int | None = 1, per_page: int | None = None
     ) -> Page[User]:
-        filters = [or_(contains(User.email, q), contains(User.username, q))] if q else []
+        filters = [contains(USER_SEARCH_TEXT, q)] if q else []
         return self.list(filters=filters, page=page, per_page=per_page)
 
     def newest(self, limit: int = 5) -> list[User]:
