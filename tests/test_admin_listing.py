@@ -45,6 +45,7 @@ def walk_forward(spec: ListSpec, params: ListParams) -> list[int]:
     key = spec.sort_keys[params.sort]
     page = listing.page(params)
     assert not page.has_prev
+    assert page.first_cursor is None  # no page before: no cursor to it
     seen = [row.row_id for row in page.rows]
     while page.has_next:
         assert page.last_cursor is not None
@@ -52,6 +53,7 @@ def walk_forward(spec: ListSpec, params: ListParams) -> list[int]:
         assert page.has_prev
         assert len(page.rows) <= params.per_page
         seen += [row.row_id for row in page.rows]
+    assert page.last_cursor is None  # no page after
     return seen
 
 

@@ -131,11 +131,10 @@ class AdminTable:
     def page_links(self, page: KeysetPage) -> dict[str, str | None]:
         """First / previous / next / last: the list with its filters and sort, and a cursor."""
         first = cached_url_for(self.endpoint, **page.params.query_args(self.spec))
-        has_cursor = page.first_cursor is not None and page.last_cursor is not None
         return {
             "first": first if page.has_prev else None,
             "previous": with_args(first, before=page.first_cursor)
-            if page.has_prev and has_cursor and page.first_cursor
+            if page.has_prev and page.first_cursor
             else None,
             "next": with_args(first, after=page.last_cursor)
             if page.has_next and page.last_cursor

@@ -268,7 +268,8 @@ def parse_params(spec: ListSpec, args: Mapping[str, str]) -> ListParams:
 
 @dataclass(frozen=True)
 class KeysetPage:
-    """One page of a keyset-paginated list and the cursors to the pages around it."""
+    """One page of a keyset-paginated list and the cursors to the pages around it (``None``
+    where there is no such page)."""
 
     rows: Sequence[Row[Any]]
     params: ListParams
@@ -338,6 +339,10 @@ def _after(
     if desc:
         return or_(expr < value, and_(expr == value, id_column < row_id))
     return or_(expr > value, and_(expr == value, id_column > row_id), expr.is_(None))
+
+
+def _cursor_of(row: Row[Any]) -> str:
+    return Cursor(row.sort_value, row.row_id).encode()
 
 
 # Page statements built once per list shape (sort, direction, cursor, search, page size) and
@@ -430,8 +435,9 @@ class ListRepository:
             params=params,
             has_prev=has_prev,
             has_next=has_next,
-            first_cursor=Cursor(rows[0].sort_value, rows[0].row_id).encode() if rows else None,
-            last_cursor=Cursor(rows[-1].sort_value, rows[-1].row_id).encode() if rows else None,
+            # Only the links that exist carry a cursor (each costs an encoding).
+            first_cursor=_cursor_of(rows[0]) if rows and has_prev else None,
+            last_cursor=_cursor_of(rows[-1]) if rows and has_next else None,
             size=size,
         )
 
