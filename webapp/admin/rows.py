@@ -42,7 +42,7 @@ def _time(value: datetime | None) -> str:
     """
     if value is None:
         return "—"
-    if value.utcoffset():
+    if value.tzinfo is not UTC:  # what the database hands back is UTC already
         value = value.astimezone(UTC)
     year, month = value.year, value.month
     day, hour, minute = TWO_DIGITS[value.day], TWO_DIGITS[value.hour], TWO_DIGITS[value.minute]
