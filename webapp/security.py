@@ -12,10 +12,11 @@ from sqlalchemy import bindparam, select
 from webapp.database import is_read_request
 from webapp.extensions import db, login_manager
 from webapp.models import User
+from webapp.models.user import SignInIdentity
 
 
 @dataclass(frozen=True, slots=True)
-class SignedInUser:
+class SignedInUser(SignInIdentity):
     """The signed-in user of a read request: the user's row as plain values, not an ORM object.
 
     Reading a page needs the name, the flags and the session version; building an ORM
@@ -34,22 +35,6 @@ class SignedInUser:
     session_version: int
     last_login_at: datetime | None
     last_login_ip: str | None
-
-    @property
-    def is_confirmed(self) -> bool:
-        return self.email_confirmed_at is not None
-
-    # Flask-Login's user protocol, as ``User`` has it.
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False
-
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
 
 
 # Built once: every signed-in request runs one of them, and building a statement (and its
