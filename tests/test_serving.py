@@ -26,7 +26,13 @@ from tests.factories import PASSWORD
 from webapp import ROOT, create_app
 from webapp.config import ConfigError, load_config
 from webapp.extensions import db
-from webapp.gunicorn_worker import accept_delay
+from webapp.gunicorn_worker import (
+    accept_delay,
+    claim_slot,
+    fewest_elsewhere,
+    release_slot,
+    set_connections,
+)
 from webapp.models import User
 from webapp.observability import logger as request_logger
 from webapp.static_files import file_version
@@ -520,13 +526,38 @@ def test_gunicorn_settings_come_from_the_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    ("connections", "threads", "delay"),
-    [(0, 2, 0.0), (1, 2, 0.0), (2, 2, 0.002), (3, 2, 0.004), (4, 2, 0.006), (50, 2, 0.010)],
+    ("mine", "fewest", "delay"),
+    [
+        (5, None, 0.0),  # no other worker
+        (3, 3, 0.0),  # as loaded as the least loaded: accept at once
+        (4, 3, 0.0),  # one more is within the give
+        (5, 3, 0.002),
+        (6, 3, 0.004),
+        (50, 0, 0.010),  # never longer than the cap
+    ],
 )
-def test_a_worker_holding_many_connections_waits_before_accepting_more(
-    connections: int, threads: int, delay: float
+def test_a_worker_holding_more_than_the_others_waits_before_accepting(
+    mine: int, fewest: int | None, delay: float
 ) -> None:
-    assert accept_delay(connections, threads) == pytest.approx(delay)
+    assert accept_delay(mine, fewest) == pytest.approx(delay)
+
+
+def test_workers_find_the_least_loaded_live_worker_in_the_shared_table() -> None:
+    me, other, gone = os.getpid(), os.getppid(), 2**22 + 12345  # no such process
+    slots = [claim_slot(pid) for pid in (me, other, gone)]
+    try:
+        assert None not in slots
+        mine, theirs, dead = slots
+        assert mine is not None and theirs is not None and dead is not None
+        set_connections(theirs, 2)
+        set_connections(dead, 7)
+        assert fewest_elsewhere(mine) == 2
+        set_connections(dead, 0)  # the least loaded row is a dead worker's: ignored
+        assert fewest_elsewhere(mine) is None
+        assert claim_slot(4242) == dead  # and its row is taken by the next worker
+    finally:
+        for slot in (*slots, dead):
+            release_slot(slot)
 
 
 def keep_alive_request(sock: socket.socket) -> str:
@@ -582,6 +613,8 @@ def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers() -> None:
                     sock.close()
             shares = sorted(served.count(pid) for pid in workers)
             assert shares[0] >= 3, shares
+            # Let the workers see the closed connections go before the next burst.
+            time.sleep(0.2)
     finally:
         server.terminate()
         server.wait(timeout=30)
