@@ -210,8 +210,23 @@ class Instance:
         return self.url + path
 
     def log_records(self) -> list[dict[str, Any]]:
-        lines = self.stdout.read_text().splitlines()
+        """The request lines written so far (a line still being written is left out)."""
+        text = self.stdout.read_text()
+        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
         return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def logged(self, request_id_prefix: str, count: int = 1) -> list[dict[str, Any]]:
+        """The lines of ``count`` requests whose id starts with the prefix, once all are written.
+
+        A request's line is written when the server closes the response body, which is after
+        the client has read the last byte, so a line can lag its response by a moment.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            found = [r for r in self.log_records() if r["request_id"].startswith(request_id_prefix)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -531,12 +546,7 @@ def test_writes_through_both_instances_all_reach_the_database(
     )
     assert {(username, ip) for username, ip, _ in users} <= set(map(tuple, signed_in))
 
-    served = {
-        instance.name: sum(
-            1 for r in instance.log_records() if r["request_id"].startswith("write-")
-        )
-        for instance in (a, b)
-    }
+    served = {instance.name: len(instance.logged("write-", 12)) for instance in (a, b)}
     assert served == {"A": 12, "B": 12}
     requests = 2 * len(failed) + 2 * len(users)  # each sign-in is a GET and a POST
     figures.append(
@@ -561,8 +571,8 @@ def test_each_request_is_one_json_log_line_without_secrets(
         "scaleout-home"
     )
 
-    (sign_in_line,) = [r for r in a.log_records() if r["request_id"] == "scaleout-sign-in"]
-    (home_line,) = [r for r in b.log_records() if r["request_id"] == "scaleout-home"]
+    (sign_in_line,) = a.logged("scaleout-sign-in")
+    (home_line,) = b.logged("scaleout-home")
     user_id = sign_in_line["user_id"]
     assert isinstance(user_id, int)
     assert sign_in_line["method"] == "POST"
