@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
@@ -433,6 +434,20 @@ def test_a_rows_timestamp_reads_as_the_datetime_filter_writes_it(value: datetime
     assert match.group(2) == format_datetime(value, "%d %b %Y, %H:%M")
     assert datetime.fromisoformat(match.group(1)) == value.replace(microsecond=0)
     assert match.group(1).endswith("Z")
+
+
+def test_a_rows_naive_timestamp_is_taken_as_utc_whatever_the_machines_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the database's UTC type takes it (``as_utc``), not as the server's local time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        html = _time(datetime(2026, 7, 1, 12, 0, 0))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert html == '<time datetime="2026-07-01T12:00:00Z">01 Jul 2026, 12:00</time>'
 
 
 def test_page_links_show_the_pages_that_exist_and_escape_their_urls() -> None:

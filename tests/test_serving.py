@@ -553,7 +553,11 @@ def test_workers_find_the_least_loaded_live_worker_in_the_shared_table() -> None
         set_connections(dead, 7)
         assert fewest_elsewhere(mine) == 2
         set_connections(dead, 0)  # the least loaded row is a dead worker's: ignored
+        assert fewest_elsewhere(mine) == 2
+        release_slot(theirs)  # no other live worker: no one to give way to
         assert fewest_elsewhere(mine) is None
+        theirs = claim_slot(other)
+        assert theirs is not None
         assert claim_slot(4242) == dead  # and its row is taken by the next worker
     finally:
         for slot in (*slots, dead):

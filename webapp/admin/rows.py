@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from webapp.repositories.posts import tag_names
+from webapp.sqltypes import as_utc
 from webapp.templating import UrlPattern
 
 TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
@@ -40,10 +41,9 @@ def _time(value: datetime | None) -> str:
     Two-digit parts are looked up, not formatted: this runs for every timestamp of every row
     (two a row on the items list), and ``isoformat`` and format specs cost three times as much.
     """
+    value = as_utc(value)
     if value is None:
         return "—"
-    if value.tzinfo is not UTC:  # what the database hands back is UTC already
-        value = value.astimezone(UTC)
     year, month = value.year, value.month
     day, hour, minute = TWO_DIGITS[value.day], TWO_DIGITS[value.hour], TWO_DIGITS[value.minute]
     return (

@@ -42,19 +42,14 @@ class ItemRepository(VersionedRepository[Item]):
         """An owner's items (``ITEM_CARD`` rows), newest first; ``q`` searches title and
         description. Nothing related is shown (the owner is the viewer): one query.
         """
-        if q:
-            searched = or_(contains(Item.title, q), contains(Item.description, q))
-            stmt = _OWNERS_ITEMS.where(searched)
-            return self.paginate(
-                stmt, page=page, per_page=per_page, rows=True, params={"owner_id": owner_id}
-            )
+        stmt = _OWNERS_ITEMS
+        shape: str | None = "items.for_owner"
+        if q:  # a search is built per request
+            stmt = stmt.where(or_(contains(Item.title, q), contains(Item.description, q)))
+            shape = None
+        params = {"owner_id": owner_id}
         return self.paginate(
-            _OWNERS_ITEMS,
-            page=page,
-            per_page=per_page,
-            rows=True,
-            shape="items.for_owner",
-            params={"owner_id": owner_id},
+            stmt, page=page, per_page=per_page, rows=True, shape=shape, params=params
         )
 
     def create_for(self, owner_id: int, *, title: str, description: str | None) -> Item:
