@@ -10,7 +10,7 @@ from alembic import context
 from alembic.operations.ops import MigrationScript
 from flask import current_app
 
-from webapp.migrations_support import include_object_for, render_type_as_impl
+from webapp.db.migrations import include_object_for, render_type_as_impl
 
 config = context.config
 if config.config_file_name is not None:

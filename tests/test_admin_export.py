@@ -17,7 +17,7 @@ from sqlalchemy import Connection, event, insert
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions
-from webapp.admin.listing import TABLES
+from webapp.admin.tables import TABLES
 from webapp.extensions import db
 from webapp.models import Item, User, utcnow
 from webapp.repositories import AuditRepository

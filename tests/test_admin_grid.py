@@ -84,7 +84,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("auth.reset", "POST"): (302, 302, 302, 302),
     ("auth.confirm", "GET"): (302, 302, 302, 302),
     ("auth.confirm_resend", "POST"): (SIGN_IN, 302, 302, 302),
-    ("users.detail", "GET"): EVERYONE,
+    ("profiles.detail", "GET"): EVERYONE,
     ("admin.dashboard", "GET"): ADMIN_ONLY,
     ("admin.users", "GET"): ADMIN_ONLY,
     ("admin.users_export", "GET"): ADMIN_ONLY,

@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, QueryCounter
-from webapp.admin.listing import TABLES
 from webapp.admin.rows import _time, keyset_nav
+from webapp.admin.tables import TABLES
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, utcnow
 from webapp.repositories import AuditRepository
 from webapp.repositories.admin import AUDIT_LIST, ITEM_LIST, TAG_LIST, USER_LIST
-from webapp.repositories.listing import (
+from webapp.repositories.keyset import (
     Cursor,
     ListParams,
     ListRepository,
@@ -30,7 +30,7 @@ from webapp.repositories.listing import (
     _order,
     parse_params,
 )
-from webapp.templating import format_datetime, hidden_inputs
+from webapp.web.templating import format_datetime, hidden_inputs
 
 
 def full_order(spec: ListSpec, params: ListParams) -> list[int]:

@@ -35,14 +35,14 @@ from tests.conftest import Mailbox
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import AuthActions, csrf_token_from
 from webapp.auth.forms import TAKEN
+from webapp.auth.login import SignedInUser, current_user_row
 from webapp.auth.tokens import make_confirm_token, make_reset_token
 from webapp.auth.views import CONFIRM_LINK_INVALID, LOGIN_FAILED, RESET_LINK_INVALID, RESET_SENT
 from webapp.extensions import db
 from webapp.models import AuditEvent, User
 from webapp.models.user import PASSWORD_METHOD
 from webapp.repositories import UserRepository
-from webapp.security import SignedInUser, current_user_row
-from webapp.web import is_safe_next
+from webapp.web.requests import is_safe_next
 
 
 @pytest.fixture
@@ -246,14 +246,14 @@ def test_the_sign_out_token_is_signed_once_a_minute_per_session(
     """Pages reuse a session's signed CSRF token for a minute; it is each session's own, and
     it still signs the user out."""
     now = [1000.0]
-    monkeypatch.setattr("webapp.forms.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("webapp.web.forms.time.monotonic", lambda: now[0])
     signed: list[str] = []
 
     def sign() -> str:
         signed.append(generate_csrf())
         return signed[-1]
 
-    monkeypatch.setattr("webapp.forms.generate_csrf", sign)
+    monkeypatch.setattr("webapp.web.forms.generate_csrf", sign)
     first, other = app.test_client(), app.test_client()
     sign_in(first, "alice")
     sign_in(other, "root")

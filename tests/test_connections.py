@@ -19,7 +19,7 @@ from tests.conftest import BASE_TEST_CONFIG, postgres_url
 from tests.helpers import CSRFClient
 from webapp import create_app
 from webapp.config import ConfigError, load_config
-from webapp.database import WriteInReadRequest, changes_data
+from webapp.db.session import WriteInReadRequest, changes_data
 from webapp.extensions import db
 from webapp.models import Tag
 

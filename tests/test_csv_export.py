@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webapp.csv_export import escape_cell, iter_csv
+from webapp.web.csv_export import escape_cell, iter_csv
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from webapp import create_app
 from webapp.config import ConfigError
-from webapp.headers import deployment_problems
+from webapp.web.headers import deployment_problems
 
 STRONG_KEY = "kJ3n9Qx7Vw2pLz8Rt5Ym4Hc6Bd1Fg0Se-AaUuIiOo"
 

@@ -36,9 +36,9 @@ from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.auth.tokens import make_reset_token
 from webapp.extensions import db
-from webapp.forms import Form
 from webapp.models import POST_BODY_MAX
 from webapp.validation import has_control_chars
+from webapp.web.forms import Form
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 # Fields that may hold more than 10 kB: their long payload is one character over the limit.
@@ -481,7 +481,7 @@ def test_every_form_subclasses_the_base_form() -> None:
         for cls in vars(sys.modules[module]).values()
         if isinstance(cls, type) and issubclass(cls, FlaskForm) and not issubclass(cls, Form)
     }
-    assert not flask_forms, f"forms not built on webapp.forms.Form: {flask_forms}"
+    assert not flask_forms, f"forms not built on webapp.web.forms.Form: {flask_forms}"
 
 
 @pytest.mark.parametrize("form_class", ALL_FORMS, ids=lambda cls: cls.__qualname__)

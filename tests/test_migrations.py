@@ -16,8 +16,8 @@ from sqlalchemy.schema import CreateIndex
 
 from tests.conftest import BASE_TEST_CONFIG, ensure_database, postgres_url
 from webapp import create_app
+from webapp.db.migrations import include_object_for, render_type_as_impl
 from webapp.extensions import db
-from webapp.migrations_support import include_object_for, render_type_as_impl
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from webapp.db.types import as_utc
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.models.user import PASSWORD_METHOD
-from webapp.sqltypes import as_utc
 
 
 def test_timestamps_are_aware_utc_after_a_round_trip(app: Flask) -> None:

@@ -27,7 +27,7 @@ from webapp.models import Item, Post, User
 from webapp.repositories import counting
 from webapp.repositories.admin import ITEM_LIST, USER_LIST
 from webapp.repositories.counting import ESTIMATES
-from webapp.repositories.listing import ListRepository, ListSpec, parse_params
+from webapp.repositories.keyset import ListRepository, ListSpec, parse_params
 
 pytestmark = pytest.mark.postgresql_only
 

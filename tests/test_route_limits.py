@@ -103,7 +103,7 @@ LIST_PAGES: dict[str, dict[str, str]] = {
     "posts.index": {},
     "tags.index": {},
     "tags.detail": {"name": f"{MARK}-0"},
-    "users.detail": {"username": MARK},
+    "profiles.detail": {"username": MARK},
     "admin.users": {},
     "admin.items": {},
     "admin.posts": {},

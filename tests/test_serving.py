@@ -34,9 +34,9 @@ from webapp.gunicorn_worker import (
     set_connections,
 )
 from webapp.models import User
-from webapp.observability import logger as request_logger
-from webapp.static_files import file_version
-from webapp.templating import TemplateUrls
+from webapp.web.request_log import logger as request_logger
+from webapp.web.static_files import file_version
+from webapp.web.templating import TemplateUrls
 
 SITE_CSS = ROOT / "static" / "css" / "site.css"
 YEAR = 365 * 24 * 3600
@@ -327,7 +327,7 @@ def test_template_links_are_built_once_and_match_url_for(
         built.append(endpoint)
         return url_for(endpoint, **values)
 
-    monkeypatch.setattr("webapp.templating.url_for", counting)
+    monkeypatch.setattr("webapp.web.templating.url_for", counting)
     for _ in range(3):
         html = client.get("/").get_data(as_text=True)
         assert f'href="/static/css/site.css?v={site_css_version()}"' in html

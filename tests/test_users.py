@@ -12,7 +12,7 @@ from tests.account_helpers import text
 from tests.factories import PostFactory, TagFactory, UserFactory
 from tests.helpers import QueryCounter
 from webapp.models import Post, User
-from webapp.users.views import POSTS_PER_PAGE
+from webapp.profiles.views import POSTS_PER_PAGE
 
 POST_TITLE = re.compile(r'<h3 class="post-title"><a href="[^"]*">(.*?)</a></h3>')
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.config import load_config
-from webapp.web import FormRequest
+from webapp.web.requests import FormRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,18 +37,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_security(app: Flask) -> None:
-    from webapp.headers import register
+    from webapp.web.headers import register
 
     register(app)
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp import database, models  # noqa: F401 - listeners and mappings must be in place
+    from webapp import models  # noqa: F401 - the mappings must be in place
+    from webapp.auth.login import configure_login
+    from webapp.db import session as db_session
     from webapp.extensions import csrf, db, limiter, login_manager, migrate
-    from webapp.security import configure_login
 
     db.init_app(app)
-    database.register(app)
+    db_session.register(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -64,10 +65,10 @@ def register_blueprints(app: Flask) -> None:
     from webapp.items.views import bp as items_bp
     from webapp.main.views import bp as main_bp
     from webapp.posts.views import bp as posts_bp
+    from webapp.profiles.views import bp as profiles_bp
     from webapp.tags.views import bp as tags_bp
-    from webapp.users.views import bp as users_bp
 
-    blueprints = (main_bp, auth_bp, account_bp, users_bp, items_bp, posts_bp, tags_bp, admin_bp)
+    blueprints = (main_bp, auth_bp, account_bp, profiles_bp, items_bp, posts_bp, tags_bp, admin_bp)
     for bp in (*blueprints, cli_bp):
         app.register_blueprint(bp)
 
@@ -79,25 +80,25 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_forms(app: Flask) -> None:
-    from webapp.forms import register
+    from webapp.web.forms import register
 
     register(app)
 
 
 def register_template_helpers(app: Flask) -> None:
-    from webapp.templating import register
+    from webapp.web.templating import register
 
     register(app)
 
 
 def register_static_files(app: Flask) -> None:
-    from webapp.static_files import register
+    from webapp.web.static_files import register
 
     register(app)
 
 
 def register_request_log(app: Flask) -> None:
-    from webapp.observability import register
+    from webapp.web.request_log import register
 
     register(app)
 

@@ -58,7 +58,7 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
-    """SQLAlchemy engine options: pool sizes for a server database (liveness: webapp.database).
+    """SQLAlchemy engine options: pool sizes for a server database (liveness: webapp.db.session).
 
     Each gunicorn worker has its own pool; a request holds one connection at a time, so a
     worker needs about as many as it has threads. SQLite (a file or memory) takes no sizes.

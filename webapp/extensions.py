@@ -11,7 +11,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, registry
 
-from webapp.sqltypes import UTCDateTime, type_annotation_map
+from webapp.db.types import UTCDateTime, type_annotation_map
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

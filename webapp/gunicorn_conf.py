@@ -52,7 +52,7 @@ graceful_timeout = _count("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # down a connection gunicorn is closing. gthread waits on idle connections without a thread.
 keepalive = _count("GUNICORN_KEEPALIVE", 75)
 
-# Access log on stdout. The application writes it (webapp/observability.py): one JSON line
+# Access log on stdout. The application writes it (webapp/web/request_log.py): one JSON line
 # per request with the SQL query count, request id and user that gunicorn cannot see. So
 # gunicorn's own access line is off by default; GUNICORN_ACCESS_LOG=- adds it anyway.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

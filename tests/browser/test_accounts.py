@@ -16,10 +16,10 @@ from tests.browser.conftest import LiveServer, fill_sign_in, screenshot
 from tests.conftest import Mailbox
 from tests.factories import PASSWORD
 from tests.helpers import CSRF_INPUT
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import User
 from webapp.repositories import UserRepository
-from webapp.sqltypes import utcnow
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 SECOND_PASSWORD = "another-good-passphrase"

@@ -10,7 +10,7 @@ from webapp.auth.forms import (
     email_field,
     username_field,
 )
-from webapp.forms import Form
+from webapp.web.forms import Form
 
 
 class AccountForm(Form):

@@ -15,12 +15,12 @@ from webapp.auth import services
 from webapp.auth.emails import send_confirmation, send_password_changed
 from webapp.auth.forms import TAKEN
 from webapp.auth.limits import configured, signed_in_user
-from webapp.csv_export import iter_csv
+from webapp.auth.login import SignedInUser, current_user_row
+from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post, User
 from webapp.repositories import UserRepository
-from webapp.security import SignedInUser, current_user_row
-from webapp.sqltypes import utcnow
+from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

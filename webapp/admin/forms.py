@@ -13,7 +13,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.forms import Check, Form, normalise_newlines, strip
 from webapp.models import POST_BODY_MAX
 from webapp.validation import (
     EMAIL_MAX,
@@ -26,6 +25,7 @@ from webapp.validation import (
     validate_password,
     validate_username,
 )
+from webapp.web.forms import Check, Form, normalise_newlines, strip
 
 
 def _email_field() -> StringField:

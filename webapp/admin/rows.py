@@ -20,9 +20,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from webapp.db.types import as_utc
 from webapp.repositories.posts import tag_names
-from webapp.sqltypes import as_utc
-from webapp.templating import UrlPattern
+from webapp.web.templating import UrlPattern
 
 TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

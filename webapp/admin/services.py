@@ -21,7 +21,7 @@ from webapp.repositories import (
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository, BulkTable
-from webapp.web import client_ip
+from webapp.web.requests import client_ip
 
 USER_FIELDS = ("email", "username", "is_active", "is_admin")
 

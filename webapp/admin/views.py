@@ -37,9 +37,9 @@ from webapp.admin.forms import (
     UserCreateForm,
     UserEditForm,
 )
-from webapp.admin.listing import TABLES, AdminTable
-from webapp.csv_export import iter_csv
-from webapp.database import reads_in_transaction
+from webapp.admin.tables import TABLES, AdminTable
+from webapp.auth.login import current_user_row
+from webapp.db.session import reads_in_transaction
 from webapp.extensions import db, login_manager
 from webapp.models import Item, Post, Tag, User
 from webapp.repositories import (
@@ -50,7 +50,7 @@ from webapp.repositories import (
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository
-from webapp.repositories.listing import (
+from webapp.repositories.keyset import (
     PER_PAGE_CHOICES,
     ListParams,
     ListRepository,
@@ -58,8 +58,8 @@ from webapp.repositories.listing import (
     parse_params,
 )
 from webapp.repositories.stats import StatsRepository
-from webapp.security import current_user_row
 from webapp.validation import parse_tags
+from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

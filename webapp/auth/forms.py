@@ -16,7 +16,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 
-from webapp.forms import Check, Form, strip
 from webapp.models import User
 from webapp.validation import (
     EMAIL_MAX,
@@ -27,6 +26,7 @@ from webapp.validation import (
     validate_username,
 )
 from webapp.validation import validate_password as password_rule
+from webapp.web.forms import Check, Form, strip
 
 USERNAME_MAX = 50
 TAKEN = {

@@ -54,7 +54,7 @@ def signed_in_user() -> str:
 def failed_form(response: Response) -> bool:
     """True when the form came back (it did not redirect): a failed attempt.
 
-    A failed submission is answered 422 (see ``webapp.forms``); 200 is kept in case the
+    A failed submission is answered 422 (see ``webapp.web.forms``); 200 is kept in case the
     limiter looks before that hook has run.
     """
     return response.status_code in {200, 422}

@@ -10,12 +10,12 @@ from flask import current_app, request, session
 from flask_login import login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.user import PASSWORD_METHOD
 from webapp.repositories import AuditRepository, UserRepository
-from webapp.sqltypes import utcnow
-from webapp.web import client_ip
+from webapp.web.requests import client_ip
 
 
 @cache

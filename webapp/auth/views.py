@@ -26,12 +26,12 @@ from webapp.auth.emails import (
 )
 from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
+from webapp.auth.login import current_user_row
 from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_for_reset_token
-from webapp.database import changes_data
+from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
-from webapp.security import current_user_row
-from webapp.web import redirect_next
+from webapp.web.requests import redirect_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

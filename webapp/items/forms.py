@@ -3,7 +3,7 @@ from __future__ import annotations
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from webapp.forms import Form, VersionField, normalise_newlines, strip
+from webapp.web.forms import Form, VersionField, normalise_newlines, strip
 
 ITEM_TITLE_MAX = 100
 ITEM_DESCRIPTION_MAX = 500

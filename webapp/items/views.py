@@ -11,7 +11,7 @@ from webapp.extensions import db, login_manager
 from webapp.items.forms import ItemEditForm, ItemForm
 from webapp.models import Item
 from webapp.repositories import ItemRepository
-from webapp.web import page_arg, search_arg
+from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from webapp.extensions import db
-from webapp.readiness import check_readiness
+from webapp.main.health import check_readiness
 from webapp.repositories import PostRepository
 
 bp = Blueprint("main", __name__)

@@ -1,9 +1,9 @@
 """Declarative models: columns, relationships and one-row invariants; no queries."""
 
+from webapp.db.types import utcnow
 from webapp.models.audit import AuditEvent
 from webapp.models.item import Item
 from webapp.models.post import POST_BODY_MAX, Post, Tag, post_tags
 from webapp.models.user import User
-from webapp.sqltypes import utcnow
 
 __all__ = ["POST_BODY_MAX", "AuditEvent", "Item", "Post", "Tag", "User", "post_tags", "utcnow"]

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webapp.db.types import utcnow
 from webapp.extensions import Base
-from webapp.sqltypes import utcnow
 
 
 class AuditEvent(Base):

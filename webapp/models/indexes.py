@@ -8,7 +8,7 @@ from sqlalchemy import Index
 from sqlalchemy.orm import InstrumentedAttribute
 
 # ``Index.info`` key naming the only dialects an index is made on (read by the migrations'
-# autogenerate filter, ``webapp.migrations_support.include_object_for``).
+# autogenerate filter, ``webapp.db.migrations.include_object_for``).
 DIALECTS_INFO_KEY = "dialects"
 # ``Index.info`` key: False for an index autogenerate cannot compare (see ``trigram_index``).
 COMPARED_INFO_KEY = "autogenerate_compares"

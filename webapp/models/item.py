@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
-from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
     from webapp.models.user import User

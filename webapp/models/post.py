@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
-from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
     from webapp.models.user import User

@@ -7,9 +7,9 @@ from sqlalchemy import Index, String, false, func, literal_column, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
-from webapp.sqltypes import utcnow
 
 if TYPE_CHECKING:
     from webapp.models.item import Item
@@ -32,7 +32,7 @@ class _SignInFields(Protocol):
 
 class SignInIdentity:
     """Flask-Login's user protocol, for ``User`` and for the values a read request loads of
-    one (``webapp.security.SignedInUser``), so that both name a session the same way.
+    one (``webapp.auth.login.SignedInUser``), so that both name a session the same way.
 
     The id carries the session version: bumping the version (sign-out everywhere, a password
     change, deactivation) makes every cookie issued before name no one.

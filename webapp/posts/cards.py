@@ -16,7 +16,7 @@ from jinja2.filters import do_truncate
 from markupsafe import Markup, escape
 
 from webapp.repositories.posts import tag_names
-from webapp.templating import UrlPattern, time_tag
+from webapp.web.templating import UrlPattern, time_tag
 
 EXCERPT_LENGTH = 200
 
@@ -27,7 +27,7 @@ def post_cards(posts: Sequence[Any], heading: str = "h3") -> Markup:
         raise ValueError(f"not a heading for a post card: {heading!r}")
     env = current_app.jinja_env
     post_url = UrlPattern("posts.detail", "post_id")
-    author_url = UrlPattern("users.detail", "username")
+    author_url = UrlPattern("profiles.detail", "username")
     tag_url = UrlPattern("tags.detail", "name")
     out = ['<div class="post-list">']
     for post in posts:

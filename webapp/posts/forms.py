@@ -6,9 +6,9 @@ from wtforms import Field, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.forms import Form, VersionField, normalise_newlines, strip
 from webapp.models import POST_BODY_MAX
 from webapp.validation import TAG_MAX_LENGTH, TAGS_PER_POST, ValidationError, parse_tags
+from webapp.web.forms import Form, VersionField, normalise_newlines, strip
 
 POST_TITLE_MAX = 200
 # Room for the most tags a post may have, their commas and some spaces.

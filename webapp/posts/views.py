@@ -15,7 +15,7 @@ from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
-from webapp.web import page_arg, search_arg
+from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 

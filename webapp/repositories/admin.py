@@ -26,12 +26,12 @@ from sqlalchemy import (
     update,
 )
 
+from webapp.db.types import utcnow
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.base import SessionLike, contains
-from webapp.repositories.listing import Expr, FilterSpec, ListSpec, SortKey, as_column
+from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
-from webapp.sqltypes import utcnow
 
 BULK_BATCH = 1_000
 # What the unique index on users holds, so ordering by it can use the index.

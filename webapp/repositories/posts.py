@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
+from webapp.db.types import utcnow
 from webapp.models import Post, Tag, User, post_tags
 from webapp.repositories.base import Page, contains
 from webapp.repositories.tags import TagRepository
 from webapp.repositories.versioned import VersionedRepository
-from webapp.sqltypes import utcnow
 
 # Every page that shows posts shows their author and tags: load both with the posts.
 WITH_AUTHOR_AND_TAGS = (joinedload(Post.author), selectinload(Post.tags))

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from webapp.extensions import db
 from webapp.repositories import PostRepository, TagRepository
 from webapp.validation import ValidationError, normalise_tag
-from webapp.web import page_arg
+from webapp.web.requests import page_arg
 
 bp = Blueprint("tags", __name__, url_prefix="/tags")
 

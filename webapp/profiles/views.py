@@ -7,9 +7,9 @@ from flask.typing import ResponseReturnValue
 
 from webapp.extensions import db
 from webapp.repositories import PostRepository, UserRepository
-from webapp.web import page_arg
+from webapp.web.requests import page_arg
 
-bp = Blueprint("users", __name__, url_prefix="/users")
+bp = Blueprint("profiles", __name__, url_prefix="/users")
 
 POSTS_PER_PAGE = 10
 
@@ -22,4 +22,4 @@ def detail(username: str) -> ResponseReturnValue:
     posts = PostRepository(db.session).feed(
         author_id=user.id, page=page_arg(), per_page=POSTS_PER_PAGE
     )
-    return render_template("users/detail.html", user=user, posts=posts)
+    return render_template("profiles/detail.html", user=user, posts=posts)

@@ -32,8 +32,8 @@ from webapp.repositories.admin import (
     USER_LIST,
     BulkTable,
 )
-from webapp.repositories.listing import KeysetPage, ListParams, ListSpec
-from webapp.templating import cached_url_for
+from webapp.repositories.keyset import KeysetPage, ListParams, ListSpec
+from webapp.web.templating import cached_url_for
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 

@@ -12,9 +12,9 @@ import click
 from sqlalchemy import insert, select
 from werkzeug.security import generate_password_hash
 
+from webapp.db.types import utcnow
 from webapp.models import Item, Post, Tag, User, post_tags
 from webapp.repositories.base import SessionLike
-from webapp.sqltypes import utcnow
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented in the README
 WORDS = (

@@ -9,7 +9,7 @@ from flask import Flask, abort
 from flask_login import current_user
 from sqlalchemy import bindparam, select
 
-from webapp.database import is_read_request
+from webapp.db.session import is_read_request
 from webapp.extensions import db, login_manager
 from webapp.models import User
 from webapp.models.user import SignInIdentity

@@ -8,10 +8,10 @@ import click
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from webapp.cli.seed import SeedSizes, seed_database
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.repositories import UserRepository
-from webapp.seed import SeedSizes, seed_database
-from webapp.sqltypes import utcnow
 from webapp.validation import (
     ValidationError,
     normalise_email,

@@ -29,7 +29,7 @@ from webapp.validation import ValidationError, has_control_chars
 UNPROCESSABLE = 422
 HTTP_CONFLICT = 409
 # The forms a request made, kept with the request (not in ``g``, which can outlive it).
-FORMS_KEY = "webapp.forms"
+FORMS_KEY = "webapp.web.forms"
 
 
 class NoControlCharacters:

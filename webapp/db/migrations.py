@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from webapp.db.types import UTCDateTime
 from webapp.models.indexes import COMPARED_INFO_KEY, DIALECTS_INFO_KEY
-from webapp.sqltypes import UTCDateTime
 
 
 def render_type_as_impl(type_: str, obj: Any, _autogen_context: Any) -> str | bool:

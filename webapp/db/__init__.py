@@ -1,0 +1,1 @@
+"""The app's database plumbing: session policy, column types, migration helpers."""

@@ -1,0 +1,1 @@
+"""Request plumbing the blueprints share: base form, templates, headers, request log."""
