@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, QueryCounter
+from webapp.admin.params import parse_params
 from webapp.admin.rows import _time, keyset_nav
 from webapp.admin.tables import TABLES
 from webapp.extensions import db
@@ -28,7 +29,6 @@ from webapp.repositories.keyset import (
     ListRepository,
     ListSpec,
     _order,
-    parse_params,
 )
 from webapp.web.templating import format_datetime, hidden_inputs
 

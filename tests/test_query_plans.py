@@ -22,12 +22,13 @@ from sqlalchemy import Engine, event, select, text
 from tests.conftest import BASE_TEST_CONFIG, postgres_url
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
+from webapp.admin.params import parse_params
 from webapp.extensions import db
 from webapp.models import Item, Post, User
 from webapp.repositories import counting
 from webapp.repositories.admin import ITEM_LIST, USER_LIST
 from webapp.repositories.counting import ESTIMATES
-from webapp.repositories.keyset import ListRepository, ListSpec, parse_params
+from webapp.repositories.keyset import ListRepository, ListSpec
 
 pytestmark = pytest.mark.postgresql_only
 

@@ -42,11 +42,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.soak.http import Browser, hidden_fields
+from webapp.admin.params import parse_params
 from webapp.cli.seed import DEMO_PASSWORD, SeedSizes
 from webapp.config import normalise_database_url
 from webapp.models import Item, Post, Tag, User, post_tags
 from webapp.repositories.admin import ITEM_LIST
-from webapp.repositories.keyset import ListRepository, parse_params
+from webapp.repositories.keyset import ListRepository
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from webapp.admin.params import query_args
 from webapp.admin.rows import (
     RowRenderer,
     item_rows,
@@ -105,6 +106,10 @@ class AdminTable:
     def rows_template(self) -> str:
         return f"admin/rows/{self.name}.html"
 
+    def query_args(self, params: ListParams, *, with_sort: bool = True) -> dict[str, Any]:
+        """The list's filters (and sort) as the query-string arguments of its links."""
+        return query_args(self.spec, params, with_sort=with_sort)
+
     def sort_label(self, sort: str) -> str:
         return next((c.label for c in self.columns if c.sort == sort), sort)
 
@@ -113,7 +118,7 @@ class AdminTable:
 
         One ``url_for`` (remembered) for the list with its filters; each link adds its sort.
         """
-        base = cached_url_for(self.endpoint, **params.query_args(self.spec, with_sort=False))
+        base = cached_url_for(self.endpoint, **self.query_args(params, with_sort=False))
         links: list[SortLink] = []
         for column in self.columns:
             if column.sort is None:
@@ -130,7 +135,7 @@ class AdminTable:
 
     def page_links(self, page: KeysetPage) -> dict[str, str | None]:
         """First / previous / next / last: the list with its filters and sort, and a cursor."""
-        first = cached_url_for(self.endpoint, **page.params.query_args(self.spec))
+        first = cached_url_for(self.endpoint, **self.query_args(page.params))
         return {
             "first": first if page.has_prev else None,
             "previous": with_args(first, before=page.first_cursor)

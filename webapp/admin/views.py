@@ -37,6 +37,7 @@ from webapp.admin.forms import (
     UserCreateForm,
     UserEditForm,
 )
+from webapp.admin.params import PER_PAGE_CHOICES, parse_params
 from webapp.admin.tables import TABLES, AdminTable
 from webapp.auth.login import current_user_row
 from webapp.db.session import reads_in_transaction
@@ -50,13 +51,7 @@ from webapp.repositories import (
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository
-from webapp.repositories.keyset import (
-    PER_PAGE_CHOICES,
-    ListParams,
-    ListRepository,
-    nothing,
-    parse_params,
-)
+from webapp.repositories.keyset import ListParams, ListRepository, nothing
 from webapp.repositories.stats import StatsRepository
 from webapp.validation import parse_tags
 from webapp.web.csv_export import iter_csv
@@ -154,7 +149,7 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
     assert table.bulk is not None
     args = request.form if request.method == "POST" else request.args
     params = parse_params(table.spec, args)
-    back = url_for(table.endpoint, **params.query_args(table.spec))
+    back = url_for(table.endpoint, **table.query_args(params))
     choice = table.bulk_choice(args.get("bulk", ""))
     if choice is None:
         flash("Choose what to do with the rows.", "error")

@@ -50,12 +50,10 @@ from webapp.repositories.counting import (
     count_total,
     total_columns,
 )
-from webapp.validation import has_control_chars, without_control_chars
+from webapp.validation import has_control_chars
 
-PER_PAGE_CHOICES = (20, 50, 100)
-DEFAULT_PER_PAGE = PER_PAGE_CHOICES[0]
+DEFAULT_PER_PAGE = 20
 EXPORT_BATCH = 1_000
-MAX_TEXT_ARG = 100
 MAX_CURSOR_LENGTH = 400
 
 # A column, a mapped attribute (``User.email``) or any SQL expression standing for one.
@@ -192,12 +190,6 @@ def _decode_value(value: Any, key: SortKey) -> Any:
     return _INVALID
 
 
-def clean_text(value: str | None, limit: int = MAX_TEXT_ARG) -> str:
-    """Query-string text made safe for SQL: control characters dropped, trimmed, bounded."""
-    text = without_control_chars(value or "")
-    return text.strip()[:limit]
-
-
 @dataclass(frozen=True)
 class ListParams:
     """What a request asks of a list, already checked against the table's spec."""
@@ -215,55 +207,6 @@ class ListParams:
         """Everything but the cursor: what the list's heading, filters and sort links show."""
         filters = tuple(sorted(self.filters.items()))
         return (self.q, filters, self.sort, self.desc, self.per_page)
-
-    def query_args(self, spec: ListSpec, *, with_sort: bool = True) -> dict[str, Any]:
-        """The filters (and sort) as query-string arguments, without a cursor."""
-        args: dict[str, Any] = {}
-        if self.q:
-            args["q"] = self.q
-        args.update(self.filters)
-        if with_sort and (self.sort != spec.default_sort or self.desc != _default_desc(spec)):
-            args["sort"] = self.sort
-            args["dir"] = "desc" if self.desc else "asc"
-        if self.per_page != DEFAULT_PER_PAGE:
-            args["per_page"] = str(self.per_page)
-        return args
-
-
-def _default_desc(spec: ListSpec, sort: str | None = None) -> bool:
-    return spec.sort_keys[sort or spec.default_sort].descending_first
-
-
-def parse_params(spec: ListSpec, args: Mapping[str, str]) -> ListParams:
-    """Read a list's parameters from query-string (or form) arguments; odd values are ignored."""
-    sort = args.get("sort", "")
-    if sort not in spec.sort_keys:
-        sort = spec.default_sort
-    direction = args.get("dir", "")
-    desc = direction == "desc" if direction in {"asc", "desc"} else _default_desc(spec, sort)
-    per_page_text = args.get("per_page", "")
-    per_page = int(per_page_text) if per_page_text.isdigit() and len(per_page_text) < 5 else 0
-    if per_page not in PER_PAGE_CHOICES:
-        per_page = DEFAULT_PER_PAGE
-    filters = {}
-    for name, spec_filter in spec.filters.items():
-        value = clean_text(args.get(name))
-        if value and spec_filter.accepts(value):
-            filters[name] = value
-    key = spec.sort_keys[sort]
-    after = Cursor.decode(args.get("after", ""), key)
-    before = None if after else Cursor.decode(args.get("before", ""), key)
-    last = not (after or before) and args.get("last") == "1"
-    return ListParams(
-        q=clean_text(args.get("q")) if spec.search else "",
-        filters=filters,
-        sort=sort,
-        desc=desc,
-        per_page=per_page,
-        after=after,
-        before=before,
-        last=last,
-    )
 
 
 @dataclass(frozen=True)
