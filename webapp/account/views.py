@@ -15,10 +15,10 @@ from webapp.auth import services
 from webapp.auth.emails import send_confirmation, send_password_changed
 from webapp.auth.forms import TAKEN
 from webapp.auth.limits import configured, signed_in_user
-from webapp.auth.login import SignedInUser, current_user_row
+from webapp.auth.login import signed_in_row
 from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
-from webapp.models import Item, Post, User
+from webapp.models import Item, Post
 from webapp.repositories import UserRepository
 from webapp.web.csv_export import iter_csv
 
@@ -40,20 +40,9 @@ def require_sign_in() -> ResponseReturnValue | None:
     return None
 
 
-def _me() -> User:
-    """The signed-in user, to change."""
-    return current_user_row()
-
-
-def _shown() -> User | SignedInUser:
-    """The signed-in user, to show or export: on a read request, the values loaded already."""
-    user: User | SignedInUser = current_user._get_current_object()
-    return user
-
-
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    user = _shown()
+    user = signed_in_row()
     items, posts = UserRepository(db.session).content_counts(user.id)
     return render_template("account/index.html", user=user, items=items, posts=posts)
 
@@ -61,7 +50,7 @@ def index() -> ResponseReturnValue:
 @bp.route("/edit", methods=["GET", "POST"])
 @per_user_limit
 def edit() -> ResponseReturnValue:
-    user = _me()
+    user = signed_in_row()
     # Filled from the account to start with; a POST is judged on what it sent alone.
     form = AccountForm(obj=user if request.method == "GET" else None)
     if not form.validate_on_submit():
@@ -113,7 +102,7 @@ def edit() -> ResponseReturnValue:
 @bp.route("/password", methods=["GET", "POST"])
 @per_user_limit
 def password() -> ResponseReturnValue:
-    user = _me()
+    user = signed_in_row()
     form = PasswordChangeForm()
     form.account = user
     if form.validate_on_submit():
@@ -130,7 +119,7 @@ def password() -> ResponseReturnValue:
 
 @bp.post("/sessions/revoke")
 def revoke_sessions() -> ResponseReturnValue:
-    user = _me()
+    user = signed_in_row()
     services.end_other_sessions(user)
     services.audit("account.sessions_revoked", user)
     db.session.commit()
@@ -141,7 +130,7 @@ def revoke_sessions() -> ResponseReturnValue:
 @bp.route("/delete", methods=["GET", "POST"])
 @per_user_limit
 def delete() -> ResponseReturnValue:
-    user = _me()
+    user = signed_in_row()
     users = UserRepository(db.session)
     form = DeleteAccountForm()
     if form.validate_on_submit():
@@ -195,7 +184,7 @@ def _iso(value: Any) -> str | None:
 @bp.get("/export")
 def export() -> ResponseReturnValue:
     """Everything we hold about me: account details, items and posts, as one JSON file."""
-    user = _shown()
+    user = signed_in_row()
     users = UserRepository(db.session)
     data = {
         "exported_at": utcnow().isoformat(),
@@ -218,7 +207,7 @@ def export() -> ResponseReturnValue:
 
 @bp.get("/export/items.csv")
 def export_items() -> ResponseReturnValue:
-    user = _shown()
+    user = signed_in_row()
     rows = (
         (item.id, item.title, item.description, item.created_at, item.updated_at)
         for item in UserRepository(db.session).items_of(user.id)

@@ -39,7 +39,7 @@ from webapp.admin.forms import (
 )
 from webapp.admin.params import PER_PAGE_CHOICES, parse_params
 from webapp.admin.tables import TABLES, AdminTable
-from webapp.auth.login import current_user_row
+from webapp.auth.login import signed_in_row
 from webapp.db.session import reads_in_transaction
 from webapp.extensions import db, login_manager
 from webapp.models import Item, Post, Tag, User
@@ -79,7 +79,7 @@ def require_admin() -> ResponseReturnValue | None:
 def actor() -> User:
     """The signed-in admin, for the services and the audit rows (a read request needs only
     ``current_user.id``, which costs no query)."""
-    return current_user_row()
+    return signed_in_row()
 
 
 def get_or_404(repository: Any, row_id: int, **kwargs: Any) -> Any:

@@ -26,7 +26,7 @@ from webapp.auth.emails import (
 )
 from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
-from webapp.auth.login import current_user_row
+from webapp.auth.login import signed_in_row
 from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_for_reset_token
 from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
@@ -82,7 +82,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    services.sign_out(current_user_row())
+    services.sign_out(signed_in_row())
     db.session.commit()
     flash("You have been signed out.", "info")
     return redirect(url_for("main.index"))
@@ -205,7 +205,7 @@ def confirm(token: str) -> ResponseReturnValue:
 @login_required
 @limiter.limit(configured("RATELIMIT_CONFIRM_RESEND_USER"), key_func=signed_in_user)
 def confirm_resend() -> ResponseReturnValue:
-    user = current_user_row()
+    user = signed_in_row()
     if user.is_confirmed:
         flash("Your email address is already confirmed.", "info")
     elif send_confirmation(user):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, String, false, func, literal_column, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -19,44 +19,7 @@ if TYPE_CHECKING:
 PASSWORD_METHOD = "scrypt:131072:8:1"  # noqa: S105 - a hashing method, not a password
 
 
-class _SignInFields(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def session_version(self) -> int: ...
-
-    @property
-    def email_confirmed_at(self) -> datetime | None: ...
-
-
-class SignInIdentity:
-    """Flask-Login's user protocol, for ``User`` and for the values a read request loads of
-    one (``webapp.auth.login.SignedInUser``), so that both name a session the same way.
-
-    The id carries the session version: bumping the version (sign-out everywhere, a password
-    change, deactivation) makes every cookie issued before name no one.
-    """
-
-    __slots__ = ()
-
-    @property
-    def is_confirmed(self: _SignInFields) -> bool:
-        return self.email_confirmed_at is not None
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False
-
-    def get_id(self: _SignInFields) -> str:
-        return f"{self.id}:{self.session_version}"
-
-
-class User(SignInIdentity, Base):
+class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
@@ -98,6 +61,24 @@ class User(SignInIdentity, Base):
     @property
     def password_needs_rehash(self) -> bool:
         return not self.hashed_password.startswith(PASSWORD_METHOD + "$")
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
+    # Flask-Login's user protocol. The id carries the session version: bumping the version
+    # (sign-out everywhere, a password change, deactivation) makes every cookie issued before
+    # name no one.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
 
 
 # Usernames are unique ignoring case; the display keeps the case that was typed.

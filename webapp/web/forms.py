@@ -11,14 +11,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, request
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
 from wtforms import Field, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
 from wtforms.validators import ValidationError as WTFormsValidationError
@@ -196,47 +193,5 @@ def mark_failed_submission(response: Response) -> Response:
     return response
 
 
-class CsrfTokens:
-    """The templates' ``csrf_token()``: Flask-WTF's token, signed at most once a minute.
-
-    ``generate_csrf`` signs the session's secret token, with the time, on every request that
-    draws a form (about 20 µs), and the navigation's sign-out form is on every signed-in
-    page. A signature made less than ``max_age`` seconds ago, for the same session token and
-    key, is handed out again. It is checked as a fresh one is: against the session's token,
-    and against ``WTF_CSRF_TIME_LIMIT`` from the time it carries (none is set here; with one,
-    a reused token would lapse at most ``max_age`` seconds sooner). Bounded, oldest out.
-    """
-
-    def __init__(self, app: Flask, max_age: float = 60.0, size: int = 4096) -> None:
-        self.app = app
-        self.max_age = max_age
-        self.size = size
-        self.signed: dict[tuple[Any, ...], tuple[str, float]] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self) -> str:
-        config = self.app.config
-        field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-        raw = session.get(field)
-        if not isinstance(raw, str):  # no token yet: Flask-WTF makes and stores one
-            return str(generate_csrf())
-        key = (config.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key, field, raw)
-        now = time.monotonic()
-        found = self.signed.get(key)
-        if found is not None and now - found[1] < self.max_age:
-            return found[0]
-        token = str(generate_csrf())
-        with self.lock:
-            if len(self.signed) >= self.size:
-                del self.signed[next(iter(self.signed))]
-            self.signed[key] = (token, now)
-        return token
-
-
 def register(app: Flask) -> None:
     app.after_request(mark_failed_submission)
-    # Flask-WTF hands templates its ``generate_csrf`` as a global and from a context
-    # processor; ours is registered after it, so it is the one templates see.
-    tokens = CsrfTokens(app)
-    app.jinja_env.globals["csrf_token"] = tokens
-    app.context_processor(lambda: {"csrf_token": tokens})
