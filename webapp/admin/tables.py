@@ -1,9 +1,8 @@
 """How each admin table is shown: its columns, filters and bulk actions.
 
 The queries behind each table are in ``webapp.repositories.admin``; this module only says
-what the one list template shows for them. The big tables' rows are built in Python
-(``webapp.admin.rows``: a page of 100 rows is the console's hot path); the audit log's by
-its own template, ``templates/admin/rows/audit.html``.
+what the one list template shows for them; each table's rows are drawn by its own
+template, ``templates/admin/rows/<name>.html``.
 """
 
 from __future__ import annotations
@@ -12,17 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup
+from flask import url_for
 
 from webapp.admin.params import query_args
-from webapp.admin.rows import (
-    RowRenderer,
-    item_rows,
-    keyset_nav,
-    post_rows,
-    tag_rows,
-    user_rows,
-)
 from webapp.repositories.admin import (
     AUDIT_LIST,
     AUDIT_TARGETS,
@@ -34,7 +25,6 @@ from webapp.repositories.admin import (
     BulkTable,
 )
 from webapp.repositories.keyset import KeysetPage, ListParams, ListSpec
-from webapp.web.templating import cached_url_for
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
@@ -94,8 +84,6 @@ class AdminTable:
     bulk_choices: tuple[BulkChoice, ...] = ()
     create_endpoint: str | None = None
     intro: str = ""
-    # The rows' HTML, built in Python; None: the template ``rows_template`` draws them.
-    rows: RowRenderer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,9 +104,9 @@ class AdminTable:
     def sort_links(self, params: ListParams) -> list[SortLink]:
         """Each column's heading and its sort link.
 
-        One ``url_for`` (remembered) for the list with its filters; each link adds its sort.
+        One ``url_for`` for the list with its filters; each link adds its sort.
         """
-        base = cached_url_for(self.endpoint, **self.query_args(params, with_sort=False))
+        base = url_for(self.endpoint, **self.query_args(params, with_sort=False))
         links: list[SortLink] = []
         for column in self.columns:
             if column.sort is None:
@@ -135,7 +123,7 @@ class AdminTable:
 
     def page_links(self, page: KeysetPage) -> dict[str, str | None]:
         """First / previous / next / last: the list with its filters and sort, and a cursor."""
-        first = cached_url_for(self.endpoint, **self.query_args(page.params))
+        first = url_for(self.endpoint, **self.query_args(page.params))
         return {
             "first": first if page.has_prev else None,
             "previous": with_args(first, before=page.first_cursor)
@@ -146,10 +134,6 @@ class AdminTable:
             else None,
             "last": with_args(first, last="1") if page.has_next else None,
         }
-
-    def pagination(self, page: KeysetPage) -> Markup:
-        """The page links' HTML, drawn in Python (``keyset_nav``) as the rows are."""
-        return keyset_nav(self.page_links(page))
 
     def bulk_choice(self, name: str) -> BulkChoice | None:
         return next((choice for choice in self.bulk_choices if choice.name == name), None)
@@ -185,7 +169,6 @@ USERS = AdminTable(
         BulkChoice("delete", "Delete", "Deleted", danger=True),
     ),
     create_endpoint="admin.user_create",
-    rows=user_rows,
 )
 
 ITEMS = AdminTable(
@@ -204,7 +187,6 @@ ITEMS = AdminTable(
     filters=(FilterField("owner", "Owner", placeholder="username"),),
     bulk=BULK_TABLES["items"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
-    rows=item_rows,
 )
 
 POSTS = AdminTable(
@@ -226,7 +208,6 @@ POSTS = AdminTable(
     ),
     bulk=BULK_TABLES["posts"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
-    rows=post_rows,
 )
 
 TAGS = AdminTable(
@@ -244,7 +225,6 @@ TAGS = AdminTable(
     bulk=BULK_TABLES["tags"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
     intro="Open a tag to rename it or merge it into another.",
-    rows=tag_rows,
 )
 
 AUDIT = AdminTable(

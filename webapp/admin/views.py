@@ -125,7 +125,6 @@ def show_list(table: AdminTable) -> ResponseReturnValue:
         page=page,
         params=params,
         per_page_choices=PER_PAGE_CHOICES,
-        fragment_key=(table.name, params.shape()),
     )
 
 

@@ -44,8 +44,7 @@ def _user_id_named(username: str) -> Any:
     return select(User.id).where(func.lower(User.username) == username.lower()).scalar_subquery()
 
 
-# Each spec's ``columns`` are what its list page shows, in the order the page's row renderer
-# (``webapp.admin.rows``) unpacks them.
+# Each spec's ``columns`` are what its list page shows (``templates/admin/rows/<name>.html``).
 USER_LIST = ListSpec(
     name="users",
     entity=User,

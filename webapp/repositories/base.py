@@ -13,11 +13,11 @@ for a skipped row. Lists that must reach any depth use keyset pages (``listing``
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Select, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, func, select
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -59,12 +59,6 @@ def clamp_page(page: int | None, per_page: int | None, default_per_page: int) ->
     """Any page number or size a URL may carry, made sensible."""
     per_page = default_per_page if per_page is None else per_page
     return max(page or 1, 1), min(max(per_page, 1), MAX_PER_PAGE)
-
-
-# Page statements of lists that are always the same statement (see ``paginate(shape=...)``),
-# built once: building a statement and its cache key costs more than running it.
-_PAGE_STATEMENTS: dict[Hashable, Select[Any]] = {}
-_PAGE_STATEMENTS_MAX = 256
 
 
 def deepest_page(per_page: int) -> int:
@@ -171,7 +165,6 @@ class BaseRepository(Generic[M]):
         per_page: int | None = None,
         whole: str | None = None,
         rows: bool = False,
-        shape: Hashable | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> Page[Any]:
         """Run ``stmt`` for one page, and find the list's size.
@@ -182,19 +175,17 @@ class BaseRepository(Generic[M]):
         planner's estimate once it is large, on PostgreSQL) then comes in the page's own
         statement. A filtered list is counted (up to the cap, in a second statement) only when
         its rows do not all fit on page 1. ``rows``: the page holds ``stmt``'s rows, not the
-        entities in their first column. ``shape``: a name for ``stmt`` when it is always the
-        same statement (its values, if any, are bound parameters given in ``params``): its
-        page statements are then built once and reused. A page past the end shows the last
-        page; pages stop at ``COUNT_CAP`` rows.
+        entities in their first column. ``params``: values for ``stmt``'s bound parameters
+        (``bindparam``), so that a statement built once at import serves every request and
+        SQLAlchemy's compiled cache finds it. A page past the end shows the last page; pages
+        stop at ``COUNT_CAP`` rows.
         """
         page, per_page = clamp_page(page, per_page, 20)
         page = min(page, deepest_page(per_page))
         if ids is None:
             ids = stmt.with_only_columns(self.model.id)
-        if shape is not None:
-            shape = (shape, per_page, whole, self.session.get_bind().dialect.name)
         totals = total_columns(self.session, ids, whole=whole) if whole is not None else None
-        found = self._page_rows(stmt, ids, totals, page, per_page, shape, rows, params)
+        found = self._page_rows(stmt, ids, totals, page, per_page, params)
         more = len(found) > per_page
         found = found[:per_page]
         if totals is not None and (found or totals.known is not None):
@@ -206,9 +197,7 @@ class BaseRepository(Generic[M]):
         if not found and page > 1:  # past the end: show the last page
             page = Page([], 1, per_page, size.value, size.capped, size.estimated).pages
             if size.value:
-                found = self._page_rows(stmt, ids, totals, page, per_page, shape, rows, params)[
-                    :per_page
-                ]
+                found = self._page_rows(stmt, ids, totals, page, per_page, params)[:per_page]
         return Page(
             items=list(found) if rows else [row[0] for row in found],
             page=page,
@@ -225,37 +214,21 @@ class BaseRepository(Generic[M]):
         totals: TotalColumns | None,
         page: int,
         per_page: int,
-        shape: Hashable | None = None,
-        rows: bool = False,
         params: Mapping[str, Any] | None = None,
-    ) -> Sequence[Any]:
+    ) -> Sequence[Row[Any]]:
         """Up to ``per_page + 1`` rows from page ``page`` on (with ``totals``, the table's size
         in a column beside them, unless it is known), the extra one telling whether more follow.
 
         Past page 1 the skipped rows are walked by id alone (an index scan), and only the
-        page's own rows are joined and loaded. Plain rows are read on the connection, without
-        the ORM's execution machinery (pending changes are flushed as ``execute`` would).
+        page's own rows are joined and loaded.
         """
         offset = (page - 1) * per_page
-        counted = totals is not None and totals.count is not None
-        key = None if shape is None else (shape, offset > 0, counted)
-        built = _PAGE_STATEMENTS.get(key) if key is not None else None
-        if built is None:
-            built = stmt
-            if offset:
-                skip = bindparam("skip", type_=Integer())
-                chosen = ids.limit(per_page + 1).offset(skip).scalar_subquery()
-                built = built.where(self.model.id.in_(chosen))
-            if totals is not None:
-                built = built.add_columns(*totals.labelled())
-            built = built.limit(per_page + 1)
-            if key is not None and len(_PAGE_STATEMENTS) < _PAGE_STATEMENTS_MAX:
-                _PAGE_STATEMENTS[key] = built
-        values = {**(params or {}), **({"skip": offset} if offset else {})}
-        if rows:
-            self.session.flush()
-            return self.session.connection().execute(built, values).all()
-        return self.session.execute(built, values).unique().all()
+        if offset:
+            chosen = ids.limit(per_page + 1).offset(offset).scalar_subquery()
+            stmt = stmt.where(self.model.id.in_(chosen))
+        if totals is not None:
+            stmt = stmt.add_columns(*totals.labelled())
+        return self.session.execute(stmt.limit(per_page + 1), params).unique().all()
 
     def count(self, stmt: Select[Any]) -> int:
         counted = select(func.count()).select_from(stmt.order_by(None).subquery())

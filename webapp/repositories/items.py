@@ -43,14 +43,10 @@ class ItemRepository(VersionedRepository[Item]):
         description. Nothing related is shown (the owner is the viewer): one query.
         """
         stmt = _OWNERS_ITEMS
-        shape: str | None = "items.for_owner"
-        if q:  # a search is built per request
+        if q:
             stmt = stmt.where(or_(contains(Item.title, q), contains(Item.description, q)))
-            shape = None
         params = {"owner_id": owner_id}
-        return self.paginate(
-            stmt, page=page, per_page=per_page, rows=True, shape=shape, params=params
-        )
+        return self.paginate(stmt, page=page, per_page=per_page, rows=True, params=params)
 
     def create_for(self, owner_id: int, *, title: str, description: str | None) -> Item:
         return self.create(owner_id=owner_id, title=title, description=description or None)

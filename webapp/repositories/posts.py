@@ -94,14 +94,8 @@ class PostRepository(VersionedRepository[Post]):
         )
 
     def view(self, post_id: int) -> Row[Any] | None:
-        """What a post's page shows: the post, its author's name and its tags, in one query.
-
-        Plain columns, so the statement (built once) runs on the connection, without the
-        ORM's execution machinery; pending changes are flushed as ``execute`` would.
-        """
-        self.session.flush()
-        result = self.session.connection().execute(_POST_VIEW, {"post_id": post_id})
-        return result.first()
+        """What a post's page shows: the post, its author's name and its tags, in one query."""
+        return self.session.execute(_POST_VIEW, {"post_id": post_id}).first()
 
     def _feed_filters(
         self, *, q: str = "", tag: str = "", author_id: int | None = None
@@ -130,7 +124,7 @@ class PostRepository(VersionedRepository[Post]):
             ids = select(Post.id).where(*filters).order_by(*self.default_order)
             stmt = select(*POST_CARD).where(*filters)
             stmt = stmt.order_by(*self.default_order)
-        else:  # the whole feed: statements built once
+        else:  # the whole feed: statements built once, at import
             ids, stmt = _FEED_IDS, _FEED
         return self.paginate(
             stmt,
@@ -139,7 +133,6 @@ class PostRepository(VersionedRepository[Post]):
             per_page=per_page,
             whole=None if filters else Post.__tablename__,
             rows=True,
-            shape=None if filters else "posts.feed",
         )
 
     def newest(self, limit: int = 10) -> Sequence[Row[Any]]:
