@@ -22,6 +22,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, User, utcnow
 from webapp.repositories import AuditRepository
 from webapp.repositories.admin import AUDIT_LIST, ITEM_LIST, TAG_LIST, USER_LIST
+from webapp.repositories.counting import Total
 from webapp.repositories.keyset import (
     Cursor,
     ListParams,
@@ -29,7 +30,7 @@ from webapp.repositories.keyset import (
     ListSpec,
     _order,
 )
-from webapp.web.templating import format_datetime
+from webapp.web.rendering import format_datetime, time_tag
 
 
 def full_order(spec: ListSpec, params: ListParams) -> list[int]:
@@ -232,9 +233,9 @@ def test_search_treats_like_wildcards_as_text(app: Flask) -> None:
 
 def test_counts_stop_at_the_cap(people: list[User]) -> None:
     listing = ListRepository(db.session, USER_LIST)
-    assert listing.count(ListParams(sort="created"), cap=10) == (10, True)
-    assert listing.count(ListParams(sort="created"), cap=23) == (23, False)
-    assert listing.count(parse_params(USER_LIST, {"active": "no"})) == (6, False)
+    assert listing.size(ListParams(sort="created"), cap=10) == Total(10, capped=True)
+    assert listing.size(ListParams(sort="created"), cap=23) == Total(23)
+    assert listing.size(parse_params(USER_LIST, {"active": "no"})) == Total(6)
 
 
 def test_a_capped_count_reads_more_than_the_cap(
@@ -398,7 +399,7 @@ def test_the_next_page_keeps_the_lists_controls_and_shows_other_rows(
 )
 def test_a_timestamp_shows_utc_text_and_the_instant(app: Flask, value: datetime) -> None:
     """The one ``<time>`` renderer: the ``datetime`` filter's text (UTC) and the instant."""
-    html = render_macro(app, "macros/time.html", "timestamp(v, '%d %b %Y, %H:%M')", v=value)
+    html = time_tag(value, "%d %b %Y, %H:%M")
     match = re.fullmatch(r'<time datetime="([^"]+)">([^<]+)</time>', html.strip())
     assert match is not None, html
     assert match.group(2) == format_datetime(value, "%d %b %Y, %H:%M")
@@ -414,7 +415,7 @@ def test_a_naive_timestamp_is_taken_as_utc_whatever_the_machines_zone(
     time.tzset()
     try:
         value = datetime(2026, 7, 1, 12, 0, 0)
-        html = render_macro(app, "macros/time.html", "timestamp(v)", v=value)
+        html = time_tag(value)
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -424,7 +425,7 @@ def test_a_naive_timestamp_is_taken_as_utc_whatever_the_machines_zone(
 
 
 def test_no_timestamp_shows_a_dash(app: Flask) -> None:
-    assert render_macro(app, "macros/time.html", "timestamp(v)", v=None).strip() == "—"
+    assert time_tag(None) == "—"
 
 
 def render_macro(app: Flask, template: str, call: str, **values: Any) -> str:

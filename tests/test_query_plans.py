@@ -28,7 +28,7 @@ from webapp.models import Item, Post, User
 from webapp.repositories import counting
 from webapp.repositories.admin import ITEM_LIST, USER_LIST
 from webapp.repositories.counting import ESTIMATES
-from webapp.repositories.keyset import ListRepository, ListSpec
+from webapp.repositories.keyset import Cursor, ListRepository, ListSpec, _order
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -176,8 +176,14 @@ def deep_cursor_path(data: Data, spec: ListSpec, endpoint: str, **args: str) -> 
     with data.app.app_context():
         params = parse_params(spec, {"per_page": "50", **args})
         total = db.session.scalar(select(db.func.count()).select_from(spec.entity)) or 0
-        cursor = ListRepository(db.session, spec).cursor_at(params, min(40_000, total // 2))
-    assert cursor is not None
+        listing = ListRepository(db.session, spec)
+        key = spec.sort_keys[params.sort]
+        ordered = listing.filtered(params, key.column, spec.id_column, joined=key.joined)
+        ordered = ordered.order_by(*_order(key, spec.id_column, params.desc))
+        value, row_id = db.session.execute(
+            ordered.offset(min(40_000, total // 2) - 1).limit(1)
+        ).one()
+        cursor = Cursor(value, row_id).encode()
     return f"{endpoint}?{urlencode({'per_page': '50', **args, 'after': cursor})}"
 
 

@@ -271,8 +271,9 @@ def test_tags_with_counts(app: Flask) -> None:
     )
     PostFactory(tags=[popular, rare])
     PostFactory(tags=[popular])
-    counts = [(t.name, n) for t, n in TagRepository(db.session).with_counts()]
-    assert counts == [("popular", 2), ("rare", 1), ("unused", 0)]
+    page = TagRepository(db.session).page_with_counts(page=1, per_page=2)
+    assert [(t.name, n) for t, n in page.items] == [("popular", 2), ("rare", 1)]
+    assert (page.total, page.pages) == (3, 2)
     assert TagRepository(db.session).names() == ["popular", "rare", "unused"]
     assert unused.id
 

@@ -29,10 +29,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,12 +43,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.soak.http import Browser, hidden_fields
-from webapp.admin.params import parse_params
 from webapp.cli.seed import DEMO_PASSWORD, SeedSizes
 from webapp.config import normalise_database_url
 from webapp.models import Item, Post, Tag, User, post_tags
-from webapp.repositories.admin import ITEM_LIST
-from webapp.repositories.keyset import ListRepository
+from webapp.repositories.keyset import Cursor
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -196,15 +195,22 @@ def pick_targets(engine: Engine) -> Targets:
         )
         if post_id is None:
             raise BenchError("no post with three tags in the data set")
-        params = parse_params(ITEM_LIST, {"per_page": str(ROWS_PER_PAGE)})
-        listing = ListRepository(session, ITEM_LIST)
-        cursor = listing.cursor_at(params, DEEP_ROWS_BEFORE)
-        if cursor is None:
+        # The items list's default order; its "next" link after row 500,000 carries that
+        # row's sort value and id.
+        newest_first = (Item.created_at.desc(), Item.id.desc())
+        boundary = session.execute(
+            select(Item.created_at, Item.id)
+            .order_by(*newest_first)
+            .offset(DEEP_ROWS_BEFORE - 1)
+            .limit(1)
+        ).one_or_none()
+        if boundary is None:
             raise BenchError("fewer items than the deep page needs")
+        cursor = Cursor(boundary.created_at, boundary.id).encode()
         deep_ids = list(
             session.scalars(
                 select(Item.id)
-                .order_by(Item.created_at.desc(), Item.id.desc())
+                .order_by(*newest_first)
                 .offset(DEEP_ROWS_BEFORE)
                 .limit(ROWS_PER_PAGE)
             )
@@ -252,11 +258,29 @@ class Server:
 
 
 @contextmanager
-def gunicorn(name: str, app: str, database_url: str) -> Iterator[Server]:
-    """``app`` served with the project's gunicorn settings and 2 workers; output to a log."""
+def checkout(ref: str) -> Iterator[Path]:
+    """``ref`` (a commit, branch or tag) checked out beside this tree, for ``--compare``."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    git = ["git", "-C", str(ROOT)]
+    done = subprocess.run(
+        [*git, "worktree", "add", "--detach", str(folder), ref], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise BenchError(f"cannot check out {ref!r}: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(folder)], check=False)
+
+
+@contextmanager
+def gunicorn(name: str, app: str, database_url: str, root: Path = ROOT) -> Iterator[Server]:
+    """``app`` of the checkout at ``root`` served with its gunicorn settings and 2 workers;
+    output to a log."""
     port = free_port()
     env = {
         **os.environ,
+        "PYTHONPATH": str(root),
         "DATABASE_URL": database_url,
         "WEBAPP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
@@ -274,7 +298,7 @@ def gunicorn(name: str, app: str, database_url: str) -> Iterator[Server]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [gunicorn_bin, "-c", "python:webapp.gunicorn_conf", app],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -423,7 +447,7 @@ def measure(
     start = server.log_size()
     report = run_wrk(wrk, f"http://127.0.0.1:{server.port}{page.path}", page.cookie, seconds, args)
     failures = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
-    if server.name == "app":
+    if server.name in {"app", "base"}:
         time.sleep(0.2)  # the last requests' log lines
         logged = app_statuses(server, start, server.log_size())
         failures = max(failures, sum(1 for s in logged if not 200 <= s < 300))
@@ -447,16 +471,17 @@ def check_page(server: Server, page: PageSpec, targets: Targets) -> None:
     browser.close()
     if answer.status != 200:
         raise BenchError(f"({page.key}) {page.path} answered {answer.status}, not 200")
+    key = page.key.rstrip("'")  # a baseline's page is checked as this tree's
     rows = len(re.findall(r"<tr>", answer.body))
-    if page.key in {"a", "b", "d", "e"} and rows < ROWS_PER_PAGE:
+    if key in {"a", "b", "d", "e"} and rows < ROWS_PER_PAGE:
         raise BenchError(f"({page.key}) shows {rows} table rows, not {ROWS_PER_PAGE}")
-    if page.key == "c" and targets.search not in answer.body:
+    if key == "c" and targets.search not in answer.body:
         raise BenchError(f"(c) the search does not find {targets.search}")
-    if page.key == "e":
+    if key == "e":
         shown = [int(v) for v in re.findall(r'name="ids" value="(\d+)"', answer.body)]
         if shown != targets.deep_ids:
             raise BenchError("(e) does not show rows 500,001-500,050 of the items list")
-    if page.key == "g" and answer.body.count('class="card item-card"') < 10:
+    if key == "g" and answer.body.count('class="card item-card"') < 10:
         raise BenchError("(g) shows fewer than 10 of the member's items")
 
 
@@ -537,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--only", default="", help="measure only these pages, e.g. 'abd'")
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        default="",
+        help="also serve the git commit REF (same database) and measure its pages in the same "
+        "rounds, to decide between two versions of the code",
+    )
     args = parser.parse_args(argv)
     url = normalise_database_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     try:
@@ -546,16 +578,20 @@ def main(argv: list[str] | None = None) -> int:
         ensure_admin(url, engine)
         targets = pick_targets(engine)
         engine.dispose()
-        with (
-            gunicorn("app", "wsgi:app", url) as app,
-            gunicorn("floor", "tests.bench.floor:app", url) as floor,
-        ):
+        with ExitStack() as stack:
+            app = stack.enter_context(gunicorn("app", "wsgi:app", url))
+            floor = stack.enter_context(gunicorn("floor", "tests.bench.floor:app", url))
             servers = {"app": app, "floor": floor}
             admin = sign_in(app.port, ADMIN_USERNAME)
             member = sign_in(app.port, targets.member)
             measured = pages(targets, None, admin, member)
             if args.only:
                 measured = [p for p in measured if p.key == "a" or p.key in args.only]
+            if args.compare:
+                root = stack.enter_context(checkout(args.compare))
+                base = stack.enter_context(gunicorn("base", "wsgi:app", url, root))
+                servers["base"] = base
+                measured = with_baseline(measured, base, targets)
             for page in measured:
                 check_page(servers[page.server], page, targets)
             print(f"Warming up ({args.warmup:g} s a page)")
@@ -583,10 +619,45 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"make bench: {error}", file=sys.stderr)
         return 2
+    if args.compare:
+        report_comparison(results, args.compare)
     if args.only:
         report_partial(results)
         return 0
-    return 0 if report(results, memory, args) else 1
+    return 0 if report([r for r in results if r.page.server != "base"], memory, args) else 1
+
+
+def with_baseline(measured: list[PageSpec], base: Server, targets: Targets) -> list[PageSpec]:
+    """Each app page followed by the same page of the baseline server, signed in there as the
+    same person (its cookies are its own: another secret key signs them)."""
+    admin = sign_in(base.port, ADMIN_USERNAME)
+    member = sign_in(base.port, targets.member)
+    both: list[PageSpec] = []
+    for page in measured:
+        both.append(page)
+        if page.server == "app":
+            cookie = None if page.cookie is None else member if page.key == "g" else admin
+            both.append(replace(page, key=f"{page.key}'", server="base", cookie=cookie))
+    return both
+
+
+def report_comparison(results: list[PageResult], ref: str) -> None:
+    """This tree's pages beside the same pages of ``ref``, measured in the same rounds."""
+    by_key = {r.page.key: r for r in results}
+    header = f"{'page':<42} {'this req/s':>10} {ref[:12] + ' req/s':>20} {'change':>8}"
+    print()
+    print(f"This tree beside {ref} (same database, same rounds; medians)")
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        other = by_key.get(f"{result.page.key}'")
+        if result.page.server != "app" or other is None:
+            continue
+        change = result.rps / other.rps - 1 if other.rps else 0.0
+        print(
+            f"({result.page.key}) {result.page.label:<38} {result.rps:>10.0f} "
+            f"{other.rps:>20.0f} {change:>+8.1%}"
+        )
 
 
 def report_partial(results: list[PageResult]) -> None:

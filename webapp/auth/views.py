@@ -27,7 +27,12 @@ from webapp.auth.emails import (
 from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
 from webapp.auth.login import signed_in_row
-from webapp.auth.tokens import RESET_MAX_AGE_SECONDS, read_confirm_token, user_for_reset_token
+from webapp.auth.tokens import (
+    RESET_MAX_AGE_SECONDS,
+    TOKEN_MAX_LENGTH,
+    read_confirm_token,
+    user_for_reset_token,
+)
 from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
@@ -144,7 +149,7 @@ def forgot() -> ResponseReturnValue:
     return render_template("auth/forgot.html", form=form)
 
 
-@bp.route("/reset/<string(maxlength=512):token>", methods=["GET", "POST"])
+@bp.route(f"/reset/<string(maxlength={TOKEN_MAX_LENGTH}):token>", methods=["GET", "POST"])
 def reset(token: str) -> ResponseReturnValue:
     user = user_for_reset_token(token)
     if user is None:
@@ -164,7 +169,7 @@ def reset(token: str) -> ResponseReturnValue:
     return _without_referrer(make_response(html))
 
 
-@bp.get("/confirm/<string(maxlength=512):token>")
+@bp.get(f"/confirm/<string(maxlength={TOKEN_MAX_LENGTH}):token>")
 @changes_data
 def confirm(token: str) -> ResponseReturnValue:
     target = url_for("account.index" if current_user.is_authenticated else "auth.login")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, func, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, select
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -229,10 +229,6 @@ class BaseRepository(Generic[M]):
         if totals is not None:
             stmt = stmt.add_columns(*totals.labelled())
         return self.session.execute(stmt.limit(per_page + 1), params).unique().all()
-
-    def count(self, stmt: Select[Any]) -> int:
-        counted = select(func.count()).select_from(stmt.order_by(None).subquery())
-        return self.session.scalar(counted) or 0
 
     def create(self, **values: Any) -> M:
         obj: M = self.model(**values)

@@ -222,10 +222,6 @@ class KeysetPage:
         return self.size.value
 
     @property
-    def total_capped(self) -> bool:
-        return self.size.capped
-
-    @property
     def items(self) -> Sequence[Row[Any]]:
         return self.rows
 
@@ -423,30 +419,6 @@ class ListRepository:
         """How many rows match, counted no further than the cap, in a statement of its own."""
         ids = self.filtered(params, self.spec.id_column, joined=False)
         return count_total(self.session, ids, cap=self.count_cap if cap is None else cap)
-
-    def count(self, params: ListParams, cap: int | None = None) -> tuple[int, bool]:
-        """How many rows match, counting no further than ``cap``; ``True`` if it stopped there."""
-        size = self.size(params, cap)
-        return size.value, size.capped
-
-    def cursor_at(self, params: ListParams, position: int) -> str | None:
-        """The cursor a page ending at row ``position`` (1-based) links "next" with.
-
-        ``after=`` this cursor, the list goes on at row ``position + 1``: the same link the
-        pages' own navigation renders. It walks the rows with an OFFSET, so it is for tools
-        (the benchmark reaches a deep page with it), never for a page.
-        """
-        spec = self.spec
-        key = spec.sort_keys[params.sort]
-        stmt = self.filtered(
-            params,
-            key.column.label("sort_value"),
-            as_column(spec.id_column).label("row_id"),
-            joined=key.joined,
-        )
-        stmt = stmt.order_by(*_order(key, spec.id_column, params.desc))
-        row = self.session.execute(stmt.offset(max(position - 1, 0)).limit(1)).first()
-        return Cursor(row.sort_value, row.row_id).encode() if row is not None else None
 
     def export_rows(self, params: ListParams, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
         """Every matching row's export columns, in the list's order, fetched ``batch`` at a time.

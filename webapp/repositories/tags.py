@@ -39,10 +39,6 @@ class TagRepository(BaseRepository[Tag]):
                 found[name] = self.session.scalars(select(Tag).where(Tag.name == name)).one()
         return [found[name] for name in wanted]
 
-    def with_counts(self) -> list[tuple[Tag, int]]:
-        """Every tag with the number of posts that carry it, most used first."""
-        return [(tag, n) for tag, n in self.session.execute(self._with_counts_query())]
-
     def page_with_counts(
         self, *, page: int | None = 1, per_page: int | None = None
     ) -> Page[tuple[Tag, int]]:
