@@ -8,6 +8,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
 from webapp.models import Item, User
+from webapp.models.post import split_tag_names as tag_names
 from webapp.repositories import (
     AuditRepository,
     ItemRepository,
@@ -17,7 +18,6 @@ from webapp.repositories import (
     UserRepository,
     like_pattern,
 )
-from webapp.repositories.posts import tag_names
 
 
 def test_get_returns_the_row_or_none(app: Flask) -> None:

@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from webapp.models.user import User
 
 POST_BODY_MAX = 20_000
+# How lists read a post's tags beside it: the names joined by this (a tag name holds no comma).
+TAG_SEPARATOR = ", "
+
+
+def split_tag_names(joined: str | None) -> list[str]:
+    """A post's tag names, in name order, from its joined ``tag_names`` column."""
+    return sorted(joined.split(TAG_SEPARATOR)) if joined else []
+
 
 post_tags = Table(
     "post_tags",

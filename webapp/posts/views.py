@@ -14,13 +14,10 @@ from webapp.extensions import db
 from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
-from webapp.repositories.posts import tag_names
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
-# Every list of posts (the feed, a tag, a profile, the admin list) shows their tags with it.
-bp.add_app_template_filter(tag_names)
 
 POST_ID = "<int(max=2147483647):post_id>"
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.db.types import utcnow
 from webapp.models import Post, Tag, User, post_tags
+from webapp.models.post import TAG_SEPARATOR
 from webapp.repositories.base import Page, contains
 from webapp.repositories.tags import TagRepository
 from webapp.repositories.versioned import VersionedRepository
@@ -15,12 +16,12 @@ from webapp.repositories.versioned import VersionedRepository
 # Every page that shows posts shows their author and tags: load both with the posts.
 WITH_AUTHOR_AND_TAGS = (joinedload(Post.author), selectinload(Post.tags))
 
-# A post's tag names, joined by ", " (tag names hold no commas), as a column beside the post.
+# A post's tag names, joined by ``TAG_SEPARATOR``, as a column beside the post.
 # Each name is looked up by its id: a join here lets the planner hash the whole tags table
 # once per post.
 _TAG_NAME = select(Tag.name).where(Tag.id == post_tags.c.tag_id).scalar_subquery()
 TAG_NAMES = (
-    select(func.aggregate_strings(_TAG_NAME, ", "))
+    select(func.aggregate_strings(_TAG_NAME, TAG_SEPARATOR))
     .select_from(post_tags)
     .where(post_tags.c.post_id == Post.id)
     .correlate(Post)
@@ -72,11 +73,6 @@ _POST_VIEW = select(*POST_PAGE).where(Post.id == bindparam("post_id"))
 NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())
 _FEED = select(*POST_CARD).order_by(*NEWEST_FIRST)
 _FEED_IDS = select(Post.id).order_by(*NEWEST_FIRST)
-
-
-def tag_names(joined: str | None) -> list[str]:
-    """A post's tag names, in name order, from its ``tag_names`` column."""
-    return sorted(joined.split(", ")) if joined else []
 
 
 class PostRepository(VersionedRepository[Post]):

@@ -1,29 +1,34 @@
-"""What the templates use to draw many rows fast: each measured by ``make bench``.
+"""The only HTML and URLs Python builds for the pages: rows of the busiest lists.
 
 DESIGN §12 keeps markup in Jinja and ``url_for`` in templates unless ``make bench`` shows a
-page at least 5% faster otherwise, in the same run. These two pass that bar (README,
-"Performance at scale", gives the figures), and are the only places where Python writes
-HTML or URLs for the templates:
+page at least 5% faster otherwise, in the same run. What is here passed that bar (README,
+"Performance at scale", gives the run: Jinja rows against these, page by page):
 
+- ``admin_rows``: the table rows of the admin users, items, posts and tags lists (50 to
+  100 rows a page: the console's hot path);
+- ``post_cards``: the posts of the home page, the feed, a tag's page and a profile;
 - ``url_pattern`` + ``fill``: a list's row links from one ``url_for`` per kind of link,
-  instead of one per row;
-- ``time_tag``: the one ``<time>`` element for a timestamp, a filter rather than a macro
-  (a Jinja macro call costs several times a filter call, and lists show two a row).
+  instead of one per row (the item list and the audit log's Jinja rows use it too);
+- ``time_tag``: the one ``<time>`` element for a timestamp, a filter (every page's dates).
 
-Neither keeps anything between requests: there is no cache here.
+Every text value goes through ``escape``; ``tests/test_rendering.py`` holds each piece's
+exact HTML (snapshots). Nothing here keeps anything between requests: there is no cache.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from flask import Flask, url_for
+from flask import Flask, current_app, url_for
+from jinja2.filters import do_truncate
 from markupsafe import Markup, escape
 
 from webapp.db.types import as_utc
+from webapp.models.post import split_tag_names
 
 # Characters no URL part quotes (RFC 3986 unreserved): such text is used as it is.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
@@ -78,7 +83,144 @@ def time_tag(value: datetime | None, fmt: str = DATETIME_FORMAT) -> Markup:
     return Markup(f'<time datetime="{iso}">{text}</time>')  # noqa: S704 - both parts escaped
 
 
+ROW_TIME_FORMAT = "%d %b %Y, %H:%M"
+EXCERPT_LENGTH = 200
+
+
+def _select(noun: str, row_id: int, label: str) -> str:
+    """The row's checkbox for bulk actions; ``label`` is already escaped."""
+    return (
+        f'<td class="select-col"><input type="checkbox" name="ids" value="{row_id}" '
+        f'id="select-{row_id}" aria-label="Select {noun} {label}"></td>'
+    )
+
+
+def _badge(value: bool, no_class: str = " no") -> str:
+    if value:
+        return '<span class="badge yes">Yes</span>'
+    return f'<span class="badge{no_class}">No</span>'
+
+
+def _tag_links(joined: str | None, url: UrlPattern) -> str:
+    """A post's tags as a ``<ul class="tags">`` of links (nothing when it has none)."""
+    names = split_tag_names(joined)
+    if not names:
+        return ""
+    links = "".join(f'<li><a class="tag" href="{url(n)}">{escape(n)}</a></li>' for n in names)
+    return f'<ul class="tags" aria-label="Tags">{links}</ul>'
+
+
+def user_rows(rows: Sequence[Any]) -> Markup:
+    """USER_LIST's rows (``webapp.repositories.admin``)."""
+    edit = UrlPattern("admin.user_edit", "user_id")
+    items = UrlPattern("admin.items", "owner")
+    posts = UrlPattern("admin.posts", "author")
+    out = []
+    for user_id, username, email, active, admin, created, confirmed, *_ in rows:
+        name = escape(username)
+        out.append(
+            f"<tr>{_select('user', user_id, name)}"
+            f'<td data-label="Username"><a href="{edit(user_id)}" class="strong">{name}</a> '
+            f'<span class="row-links"><a href="{items(username)}">items</a> · '
+            f'<a href="{posts(username)}">posts</a></span></td>'
+            f'<td data-label="Email">{escape(email)}</td>'
+            f'<td data-label="Active">{_badge(active)}</td>'
+            f'<td data-label="Admin">{_badge(admin, "")}</td>'
+            f'<td data-label="Joined">{time_tag(created, ROW_TIME_FORMAT)}</td>'
+            f'<td data-label="Confirmed">{_badge(confirmed is not None)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def item_rows(rows: Sequence[Any]) -> Markup:
+    """ITEM_LIST's rows (``webapp.repositories.admin``)."""
+    edit = UrlPattern("admin.item_edit", "item_id")
+    owner = UrlPattern("admin.user_edit", "user_id")
+    out = []
+    for item_id, raw_title, owner_id, owner_name, created, updated, *_ in rows:
+        title = escape(raw_title)
+        out.append(
+            f"<tr>{_select('item', item_id, title)}"
+            f'<td data-label="Title"><a href="{edit(item_id)}">{title}</a></td>'
+            f'<td data-label="Owner"><a href="{owner(owner_id)}">{escape(owner_name)}</a></td>'
+            f'<td data-label="Created">{time_tag(created, ROW_TIME_FORMAT)}</td>'
+            f'<td data-label="Updated">{time_tag(updated, ROW_TIME_FORMAT)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def post_rows(rows: Sequence[Any]) -> Markup:
+    """POST_LIST's rows (``webapp.repositories.admin``)."""
+    edit = UrlPattern("admin.post_edit", "post_id")
+    author = UrlPattern("admin.user_edit", "user_id")
+    tagged = UrlPattern("admin.posts", "tag")
+    out = []
+    for post_id, raw_title, author_id, author_name, created, updated, joined, *_ in rows:
+        title = escape(raw_title)
+        tags = _tag_links(joined, tagged)
+        out.append(
+            f"<tr>{_select('post', post_id, title)}"
+            f'<td data-label="Title"><a href="{edit(post_id)}">{title}</a>'
+            f"{' ' + tags if tags else ''}</td>"
+            f'<td data-label="Author"><a href="{author(author_id)}">{escape(author_name)}</a></td>'
+            f'<td data-label="Created">{time_tag(created, ROW_TIME_FORMAT)}</td>'
+            f'<td data-label="Updated">{time_tag(updated, ROW_TIME_FORMAT)}</td></tr>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+def tag_rows(rows: Sequence[Any]) -> Markup:
+    """TAG_LIST's rows (``webapp.repositories.admin``)."""
+    edit = UrlPattern("admin.tag_edit", "tag_id")
+    tagged = UrlPattern("admin.posts", "tag")
+    out = []
+    for tag_id, raw_name, post_count, *_ in rows:
+        name = escape(raw_name)
+        out.append(
+            f"<tr>{_select('tag', tag_id, name)}"
+            f'<td data-label="Name"><a href="{edit(tag_id)}">{name}</a></td>'
+            f'<td class="num" data-label="Posts"><a href="{tagged(raw_name)}">'
+            f"{post_count}</a></td></tr>\n"
+        )
+    return Markup("".join(out))  # noqa: S704 - every text value above is escaped
+
+
+RowRenderer = Callable[[Sequence[Any]], Markup]
+
+
+def post_cards(posts: Sequence[Any], heading: str = "h3") -> Markup:
+    """``<div class="post-list">`` of POST_CARD rows (``webapp.repositories.posts``): title,
+    author, date, the start of the body and the tags; each title an ``<h2>`` or ``<h3>``."""
+    if heading not in {"h2", "h3"}:
+        raise ValueError(f"not a heading for a post card: {heading!r}")
+    env = current_app.jinja_env
+    post_url = UrlPattern("posts.detail", "post_id")
+    author_url = UrlPattern("profiles.detail", "username")
+    tag_url = UrlPattern("tags.detail", "name")
+    out = ['<div class="post-list">']
+    for post in posts:
+        excerpt = ""
+        if post.excerpt:
+            short = escape(do_truncate(env, post.excerpt, EXCERPT_LENGTH))
+            excerpt = f'\n  <p class="excerpt">{short}</p>'
+        tags = _tag_links(post.tag_names, tag_url)
+        out.append(
+            f'<article class="card post-card">\n'
+            f'  <{heading} class="post-title"><a href="{post_url(post.id)}">'
+            f"{escape(post.title)}</a></{heading}>\n"
+            f'  <p class="meta">by <a href="{author_url(post.author_username)}">'
+            f"{escape(post.author_username)}</a>"
+            f" · {time_tag(post.created_at, '%d %b %Y')}</p>{excerpt}"
+            f"{chr(10) + '  ' + tags if tags else ''}\n"
+            f"</article>"
+        )
+    out.append("</div>")
+    return Markup("\n".join(out))  # noqa: S704 - every text value above is escaped
+
+
 def register(app: Flask) -> None:
+    app.add_template_global(post_cards)
+    app.add_template_filter(split_tag_names, "tag_names")
     app.add_template_global(UrlPattern, "url_pattern")
     app.add_template_filter(fill)
     app.add_template_filter(format_datetime, "datetime")
