@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as email_policy
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,10 +95,23 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def sqlite_file() -> Path:
+    """A new SQLite database file for one test, in memory-backed storage where there is one.
+
+    A file, not ``sqlite://``: each request opens its own connection, as in production, and
+    an in-memory database is private to one connection.
+    """
+    shared_memory = Path("/dev/shm")  # noqa: S108 - a file of our own, with a random name
+    folder = shared_memory if shared_memory.is_dir() else Path(tempfile.gettempdir())
+    return folder / f"webapp-test-{os.getpid()}-{uuid.uuid4().hex}.sqlite"
+
+
 def make_app(backend: str, request: pytest.FixtureRequest, **overrides: Any) -> Flask:
     config = dict(BASE_TEST_CONFIG)
     if backend == "sqlite":
-        config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+        path = sqlite_file()
+        request.addfinalizer(lambda: [f.unlink(missing_ok=True) for f in sqlite_files(path)])
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     else:
         request.getfixturevalue("postgres_engine")
         config["SQLALCHEMY_DATABASE_URI"] = postgres_url()
@@ -103,6 +119,11 @@ def make_app(backend: str, request: pytest.FixtureRequest, **overrides: Any) -> 
     app = create_app(config)
     app.test_client_class = CSRFClient
     return app
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    """The database file and the WAL files SQLite keeps beside it."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
 @pytest.fixture
@@ -115,11 +136,12 @@ def app_config() -> dict[str, Any]:
 def app(
     backend: str, request: pytest.FixtureRequest, app_config: dict[str, Any]
 ) -> Iterator[Flask]:
-    """The application on a clean database.
+    """The application on a clean database, with an app context for the test's own code
+    (factories, assertions); each request the test client makes has its own.
 
-    SQLite: a fresh in-memory database per test. PostgreSQL: the schema made once per run;
-    each test runs inside an outer transaction that is rolled back at the end, and the
-    views' commits become savepoints inside it.
+    SQLite: a fresh database file per test. PostgreSQL: the schema made once per run; each
+    test runs inside an outer transaction that is rolled back at the end, and every
+    session's commits (the test's and the requests') become savepoints inside it.
     """
     app = make_app(backend, request, **app_config)
     ESTIMATES.forget()  # table estimates are kept per database for seconds: start afresh

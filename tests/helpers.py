@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 import secrets
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import g, has_app_context
+from flask import has_app_context, has_request_context
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, inspect, select
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from webapp.extensions import db
@@ -23,25 +26,31 @@ CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class CSRFClient(FlaskClient):
-    """A test client that sends a valid CSRF token with every form POST.
+    """A test client whose every request runs as in production, and that sends a valid CSRF
+    token with every form POST (``csrf=False`` sends none; a ``csrf_token`` in ``data`` wins).
 
-    Pass ``csrf=False`` to send none, or put your own ``csrf_token`` in ``data``.
+    Each request gets an app context of its own (so its own ``g`` and database session), as
+    under gunicorn, not the test's: it runs in an empty ``contextvars.Context``. The test's
+    session is another client of the database: what it set up is committed before the
+    request (so the request sees it), and it reads afresh after (so it sees what the request
+    saved).
     """
 
     def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> TestResponse:
-        # The test's app context (and so ``g`` and the session) outlives each request here,
-        # unlike in production: forget the cached user and CSRF token and reload rows, as a new
-        # request would.
-        if has_app_context():
-            g.pop("_login_user", None)
-            g.pop(self.application.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-            db.session.flush()
-            db.session.expire_all()
         method = kwargs.get("method", "GET").upper()
         data = kwargs.get("data")
         if csrf and method == "POST" and isinstance(data, dict) and "csrf_token" not in data:
             kwargs["data"] = {**data, "csrf_token": self.csrf_token()}
-        return super().open(*args, **kwargs)
+        in_test = has_app_context()
+        if in_test:
+            db.session.commit()
+        context = contextvars.Context()
+        response = context.run(super().open, *args, **kwargs)
+        if not response.is_sequence:  # streamed: its body is read in the request's context
+            response.response = InContext(response.response, context)
+        if in_test:
+            read_afresh(db.session)
+        return response
 
     def csrf_token(self) -> str:
         """A token valid for this client's session (as Flask-WTF would issue it)."""
@@ -54,6 +63,44 @@ class CSRFClient(FlaskClient):
                 session[field] = raw
         serializer = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")  # type: ignore[arg-type]
         return str(serializer.dumps(raw))
+
+
+class InContext:
+    """A streamed body whose every step runs in ``context`` (where its request was pushed)."""
+
+    def __init__(self, body: Iterable[bytes], context: contextvars.Context) -> None:
+        self.body, self.context = iter(body), context
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return self.context.run(next, self.body)
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            self.context.run(close)
+
+
+def read_afresh(session: Session) -> None:
+    """After a request: the test's rows are read again from the database on next use, and a
+    row the request deleted is let go (its last values stay readable, as after a delete in
+    the same session), not reloaded into an error."""
+    by_class: dict[type[Any], dict[Any, Any]] = defaultdict(dict)
+    for key, obj in list(session.identity_map.items()):
+        by_class[key[0]][key[1]] = obj
+    for cls, objects in by_class.items():
+        mapper = inspect(cls)
+        if len(mapper.primary_key) != 1:
+            continue
+        column = mapper.primary_key[0]
+        ids = [key[0] for key in objects]
+        found = set(session.scalars(select(column).where(column.in_(ids))))
+        for key, obj in objects.items():
+            if key[0] not in found:
+                session.expunge(obj)
+    session.expire_all()
 
 
 class AuthActions:
@@ -74,7 +121,8 @@ class AuthActions:
 
 
 class QueryCounter:
-    """Counts the SQL statements run inside ``with counter() as count:`` (savepoints ignored)."""
+    """Counts the SQL statements requests run inside ``with counter() as count:`` (savepoints
+    ignored)."""
 
     IGNORED = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
@@ -89,6 +137,10 @@ class QueryCounter:
         assert isinstance(engine, Engine)
 
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            # Only the app's statements: the test's own (setting up, reading back) run
+            # outside any request.
+            if not has_request_context():
+                return
             if not statement.lstrip().upper().startswith(self.IGNORED):
                 statements.append(statement)
 

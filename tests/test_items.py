@@ -379,7 +379,8 @@ def test_a_save_that_lands_during_the_request_is_a_conflict_too(
             .values(title="Sneaked in", version=Item.version + 1)
         )
 
-    event.listen(db.session(), "before_flush", someone_else_saves, once=True)
+    # The request's own session (each request has its own): the first flush after this.
+    event.listen(Session, "before_flush", someone_else_saves, once=True)
 
     response = client.post(
         f"/items/{item.id}/edit", data={"title": "Mine", "description": "", "version": "1"}

@@ -127,7 +127,10 @@ def test_the_logged_query_count_is_the_requests_sql(
     with count_queries() as statements:
         fetch(client, "/")
     record = only_record(log_lines)
-    assert record["queries"] == len(statements) > 0
+    # On PostgreSQL the request's session runs in a savepoint of the test's transaction
+    # (SAVEPOINT, ROLLBACK TO SAVEPOINT): the log counts them, the counter leaves them out.
+    harness = 2 if db.engine.dialect.name == "postgresql" else 0
+    assert record["queries"] - harness == len(statements) > 0
     assert record["user_id"] == user.id
 
 
@@ -207,8 +210,8 @@ def test_a_streamed_response_is_timed_and_counted_to_its_end(
     assert response.get_data(as_text=True) == "1\n2\n3\n"
     response.close()
     record = only_record(log_lines)
-    # Three SELECTs, and on PostgreSQL the test harness's SAVEPOINT before the first.
-    assert record["queries"] - (db.engine.dialect.name == "postgresql") == 3
+    # Three SELECTs, and on PostgreSQL the test harness's SAVEPOINT and its rollback.
+    assert record["queries"] - 2 * (db.engine.dialect.name == "postgresql") == 3
     assert record["duration_ms"] >= 60
 
 
