@@ -504,6 +504,7 @@ def test_gunicorn_defaults_follow_the_core_count() -> None:
     assert settings["forwarded_allow_ips"] == "[]"
     assert settings["secure_scheme_headers"] == "{}"
     assert settings["forwarder_headers"] == "[]"
+    assert settings["control_socket_disable"] == "True"  # no gunicornc socket in ~/.gunicorn
 
 
 def test_gunicorn_settings_come_from_the_environment() -> None:
@@ -514,11 +515,14 @@ def test_gunicorn_settings_come_from_the_environment() -> None:
         GUNICORN_TIMEOUT="60",
         GUNICORN_ACCESS_LOG="-",
         GUNICORN_REUSE_PORT="0",
+        GUNICORN_CONTROL_SOCKET="/run/webapp/gunicorn.ctl",
     )
     assert (settings["workers"], settings["threads"], settings["timeout"]) == ("3", "8", "60")
     assert settings["bind"] == "['0.0.0.0:9000']"
     assert settings["accesslog"] == "-"
     assert settings["reuse_port"] == "False"
+    assert settings["control_socket"] == "/run/webapp/gunicorn.ctl"
+    assert settings["control_socket_disable"] == "False"
 
 
 @pytest.mark.parametrize(

@@ -100,3 +100,13 @@ proc_name = "webapp"
 SHARED_MEMORY = "/dev/shm"  # noqa: S108
 if os.path.isdir(SHARED_MEMORY):
     worker_tmp_dir = SHARED_MEMORY
+
+# Gunicorn 25.1+ opens a control socket for `gunicornc` (worker count, reload, shutdown) by
+# default at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl):
+# each instance a user starts takes that path over from the one before, and unlinks it when it
+# stops. Off here; GUNICORN_CONTROL_SOCKET=/run/webapp/gunicorn.ctl (a path for this instance
+# alone) turns it on.
+if control_path := os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip():
+    control_socket = control_path
+else:
+    control_socket_disable = True
