@@ -18,6 +18,17 @@ def _count(name: str, default: int) -> int:
     return int(value)
 
 
+def _switch(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0 (true or false), not {value!r}.")
+
+
 def cores() -> int:
     """The CPU cores this process may run on (a container's limit, not the host's count)."""
     try:
@@ -28,16 +39,33 @@ def cores() -> int:
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+# Every worker listens on a socket of its own (SO_REUSEPORT; gunicorn 23 set the flag on the
+# one socket its workers shared, which changed nothing), and the kernel gives each new
+# connection to one of them by a hash of its addresses and ports, whatever the workers are
+# doing. A burst of keep-alive connections (nginx's upstream pool, a load balancer's) splits as
+# coin tosses do: of 8 connections to 2 workers the busier took 5.0 on average, all 8 in 2
+# bursts of 250. On one shared socket (gunicorn's default) whichever worker wakes first
+# accepts what it can: it took 7 or 8 of the 8 in 210 bursts of 250, all 8 in 99. Gunicorn
+# has no setting that weighs the workers' load (issues #908, #3433).
+# The cost: a worker that stops (recycled after max_requests, reloaded, killed) closes its
+# socket with the connections the kernel had queued on it, and those are reset (gunicorn PR
+# #3612, open); while every worker restarts at once, new connections are refused. Measured:
+# 2 resets per worker restart with 2 workers, 0.6 with 5. On Linux 5.14+ the host setting
+# net.ipv4.tcp_migrate_req=1 hands the queued connections to another worker instead.
+# GUNICORN_REUSE_PORT=0 goes back to the one shared socket: nothing lost on restarts, bursts on
+# one worker. (With it on, a second gunicorn of the same user on the same port does not fail
+# with "address already in use": the two share the connections.) README "Serving" has the
+# figures; tests/bench/connection_split.py measures them.
+reuse_port = _switch("GUNICORN_REUSE_PORT", True)
 
 # Workers are processes and share nothing (sessions are signed cookies, state lives in
 # PostgreSQL and Redis); threads let one worker wait on the database for several requests.
-# Two, not more: a request here is mostly Python (the database answers in a fraction of a
-# millisecond), and a worker's threads share one GIL.
 workers = _count("WEB_CONCURRENCY", 2 * cores() + 1)
-# gthread, spreading new connections over the workers (webapp/gunicorn_worker.py): plain
-# gthread lets one worker take a whole burst of keep-alive connections and serve them all on
-# one core while the others idle.
-worker_class = "webapp.gunicorn_worker.BalancedThreadWorker"
+# gthread as gunicorn ships it: an event loop accepts connections and waits on idle
+# keep-alive ones, a pool of threads serves requests.
+worker_class = "gthread"
+# Two threads, not more: a request here is mostly Python (the database answers in a
+# fraction of a millisecond), and a worker's threads share one GIL.
 threads = _count("GUNICORN_THREADS", 2)
 # Restart a worker after this many requests (jittered so they do not restart together).
 max_requests = _count("GUNICORN_MAX_REQUESTS", 2000)
@@ -72,3 +100,13 @@ proc_name = "webapp"
 SHARED_MEMORY = "/dev/shm"  # noqa: S108
 if os.path.isdir(SHARED_MEMORY):
     worker_tmp_dir = SHARED_MEMORY
+
+# Gunicorn 25.1+ opens a control socket for `gunicornc` (worker count, reload, shutdown) by
+# default at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl):
+# each instance a user starts takes that path over from the one before, and unlinks it when it
+# stops. Off here; GUNICORN_CONTROL_SOCKET=/run/webapp/gunicorn.ctl (a path for this instance
+# alone) turns it on.
+if control_path := os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip():
+    control_socket = control_path
+else:
+    control_socket_disable = True
