@@ -29,9 +29,7 @@ from webapp.admin import services
 from webapp.admin.charts import line_chart
 from webapp.admin.forms import (
     ConfirmForm,
-    ItemForm,
     PasswordSetForm,
-    PostForm,
     TagMergeForm,
     TagRenameForm,
     UserCreateForm,
@@ -42,7 +40,9 @@ from webapp.admin.tables import TABLES, AdminTable
 from webapp.auth.login import signed_in_row
 from webapp.db.session import reads_in_transaction
 from webapp.extensions import db, login_manager
+from webapp.items.forms import ItemEditForm
 from webapp.models import Item, Post, Tag, User
+from webapp.posts.forms import PostEditForm
 from webapp.repositories import (
     AuditRepository,
     ItemRepository,
@@ -53,7 +53,6 @@ from webapp.repositories import (
 from webapp.repositories.admin import AdminRepository
 from webapp.repositories.keyset import ListParams, ListRepository, nothing
 from webapp.repositories.stats import StatsRepository
-from webapp.validation import parse_tags
 from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -285,50 +284,13 @@ def confirm_delete(
     )
 
 
-def _unique_field(error: IntegrityError, fields: dict[str, str]) -> str | None:
-    """The form field a unique violation belongs to (by constraint or column name)."""
-    text = str(error.orig).lower()
-    for marker, name in fields.items():
-        if marker.lower() in text:
-            return name
-    return None
-
-
-USER_UNIQUE = {
-    **UserRepository.unique_fields,
-    "users.email": "email",  # SQLite names the column, not the constraint
-    "users.username": "username",
-}
-
-
-def _check_user_unique(form: UserCreateForm | UserEditForm, user: User | None) -> bool:
-    users = UserRepository(db.session)
-    ok = True
-    other = users.get_by_email(form.email.data)
-    if other is not None and other is not user:
-        form.email.errors.append("Another account uses this email address.")
-        ok = False
-    other = users.get_by_username(form.username.data)
-    if other is not None and other is not user:
-        form.username.errors.append("Another account uses this username.")
-        ok = False
-    return ok
-
-
-def _unique_error(form: UserCreateForm | UserEditForm, error: IntegrityError) -> None:
-    """A uniqueness race (lost after the form's own check) as an error on the right field."""
-    db.session.rollback()
-    field = _unique_field(error, USER_UNIQUE) or "email"
-    getattr(form, field).errors.append(f"Another account uses this {field}.")
-
-
 # --- Users ------------------------------------------------------------------------------------
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
 def user_create() -> ResponseReturnValue:
     form = UserCreateForm()
-    if form.validate_on_submit() and _check_user_unique(form, None):
+    if form.validate_on_submit() and form.check_unique():
         try:
             user = services.create_user(
                 actor(),
@@ -340,7 +302,8 @@ def user_create() -> ResponseReturnValue:
             )
             db.session.commit()
         except IntegrityError as error:
-            _unique_error(form, error)
+            db.session.rollback()
+            form.report_taken(error)
         else:
             flash(f"User {user.username} created.", "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
@@ -366,7 +329,7 @@ def _render_user(
 def user_edit(user_id: int) -> ResponseReturnValue:
     user: User = get_or_404(UserRepository(db.session), user_id)
     form = UserEditForm(obj=user)
-    if form.validate_on_submit() and _check_user_unique(form, user):
+    if form.validate_on_submit() and form.check_unique(exclude_id=user.id):
         values = {name: getattr(form, name).data for name in services.USER_FIELDS}
         try:
             changed = services.update_user(actor(), user, values)
@@ -375,7 +338,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
             db.session.rollback()
             form.form_errors.append(str(error))
         except IntegrityError as error:
-            _unique_error(form, error)
+            db.session.rollback()
+            form.report_taken(error)
         else:
             flash(
                 f"Saved {user.username}." if changed else "Nothing changed.",
@@ -388,7 +352,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int(max=2147483647):user_id>/password")
 def user_password(user_id: int) -> ResponseReturnValue:
     user: User = get_or_404(UserRepository(db.session), user_id)
-    form = PasswordSetForm(email=user.email, username=user.username)
+    form = PasswordSetForm()
+    form.account = user
     if form.validate_on_submit():
         services.set_password(actor(), user, form.password.data)
         db.session.commit()
@@ -420,15 +385,15 @@ def user_delete(user_id: int) -> ResponseReturnValue:
 # --- Items ------------------------------------------------------------------------------------
 
 
-def _version_matches(form: ItemForm | PostForm, obj: Item | Post) -> bool:
-    if form.version.data != str(obj.version):
+def _version_matches(form: ItemEditForm | PostEditForm, obj: Item | Post) -> bool:
+    if form.version.data != obj.version:
         form.report_conflict(CONFLICT)
         return False
     return True
 
 
 def _save_versioned(
-    form: ItemForm | PostForm, noun: str, save: Callable[[], object], done: str
+    form: ItemEditForm | PostEditForm, noun: str, save: Callable[[], object], done: str
 ) -> ResponseReturnValue | None:
     """Run ``save`` (it returns the changes it made, if any) and commit, then go to ``done``.
 
@@ -450,9 +415,7 @@ def _save_versioned(
 def item_edit(item_id: int) -> ResponseReturnValue:
     repository = ItemRepository(db.session)
     item: Item = get_or_404(repository, item_id)
-    form = ItemForm(
-        data={"title": item.title, "description": item.description, "version": str(item.version)}
-    )
+    form = ItemEditForm.for_item(item)
     if form.validate_on_submit() and _version_matches(form, item):
         values = {"title": form.title.data, "description": form.description.data or None}
         saved = _save_versioned(
@@ -488,21 +451,13 @@ def item_delete(item_id: int) -> ResponseReturnValue:
 def post_edit(post_id: int) -> ResponseReturnValue:
     repository = PostRepository(db.session)
     post: Post = get_or_404(repository, post_id, options=(selectinload(Post.tags),))
-    form = PostForm(
-        data={
-            "title": post.title,
-            "body": post.body,
-            "tags": ", ".join(tag.name for tag in post.tags),
-            "version": str(post.version),
-        }
-    )
+    form = PostEditForm.for_post(post)
     if form.validate_on_submit() and _version_matches(form, post):
         values = {"title": form.title.data, "body": form.body.data or None}
-        tags = parse_tags(form.tags.data)
         saved = _save_versioned(
             form,
             "Post",
-            lambda: services.update_post(actor(), post, values, tags),
+            lambda: services.update_post(actor(), post, values, form.tag_names),
             url_for("admin.post_edit", post_id=post.id),
         )
         if saved is not None:

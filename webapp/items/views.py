@@ -65,8 +65,7 @@ def detail(item_id: int) -> ResponseReturnValue:
 def edit(item_id: int) -> ResponseReturnValue:
     items = ItemRepository(db.session)
     item = owned_item_or_404(item_id)
-    # The form carries the version it was opened at; a POST takes only what was sent.
-    form = ItemEditForm() if request.method == "POST" else ItemEditForm(obj=item)
+    form = ItemEditForm.for_item(item)
     if form.validate_on_submit():
         try:
             items.update_at_version(

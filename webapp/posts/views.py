@@ -112,17 +112,7 @@ def create() -> ResponseReturnValue:
 def edit(post_id: int) -> ResponseReturnValue:
     posts = PostRepository(db.session)
     post = changeable_post(post_id)
-    if request.method == "POST":
-        form = PostEditForm()
-    else:
-        form = PostEditForm(
-            data={
-                "title": post.title,
-                "body": post.body,
-                "tags": ", ".join(tag.name for tag in post.tags),
-                "version": post.version,
-            }
-        )
+    form = PostEditForm.for_post(post)
     if form.validate_on_submit():
         try:
             posts.update_post(
