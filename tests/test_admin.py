@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions
@@ -20,6 +21,7 @@ from webapp.auth.forms import TAKEN
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags, utcnow
 from webapp.repositories import AuditRepository, UserRepository
+from webapp.repositories.versioned import VersionedRepository
 
 NEW_PASSWORD = "a-brand-new-secret-42"
 
@@ -410,10 +412,19 @@ def test_unknown_ids_are_404(client: FlaskClient, admin: User) -> None:
 # --- Items and posts --------------------------------------------------------------------------
 
 
+def hidden_version(html: str) -> str:
+    match = re.search(r'id="version" name="version" type="hidden" value="(\d+)"', html)
+    assert match, "no version field in the form"
+    return match.group(1)
+
+
 def test_edit_an_item_with_a_version_check(client: FlaskClient, admin: User) -> None:
     item = ItemFactory(title="Old lamp", description="Bright")
+    assert hidden_version(text_of(client.get(f"/admin/items/{item.id}"))) == "1"
     form = {"title": "New lamp", "description": "Brighter", "version": "1"}
-    assert client.post(f"/admin/items/{item.id}", data=form).status_code == 302
+    response = client.post(f"/admin/items/{item.id}", data=form)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/admin/items/{item.id}"
     edited = fresh(Item, item.id)
     assert isinstance(edited, Item)
     assert (edited.title, edited.description, edited.version) == ("New lamp", "Brighter", 2)
@@ -423,8 +434,65 @@ def test_edit_an_item_with_a_version_check(client: FlaskClient, admin: User) -> 
 
     stale = client.post(f"/admin/items/{item.id}", data={**form, "title": "Stale"})
     assert stale.status_code == 409
-    assert "Someone else changed this" in text_of(stale)
+    html = text_of(stale)
+    assert "This item changed since you opened it" in html
+    assert "Your version" in html and "Saved version" in html
+    assert 'value="Stale"' in html  # what the admin typed is kept
     assert fresh(Item, item.id).title == "New lamp"  # type: ignore[union-attr]
+    # The form now carries the version saved: saving again is a deliberate overwrite.
+    assert hidden_version(html) == "2"
+    again = client.post(f"/admin/items/{item.id}", data={**form, "title": "Stale", "version": "2"})
+    assert again.status_code == 302
+    assert again.headers["Location"] == f"/admin/items/{item.id}"
+    assert fresh(Item, item.id).title == "Stale"  # type: ignore[union-attr]
+
+
+def test_an_owner_and_an_admin_editing_at_once_conflict(
+    client: FlaskClient, auth: AuthActions, admin: User, user: User
+) -> None:
+    """One version check for both: whoever saves second from an older version is told."""
+    post = PostFactory(author=user, title="Draft", body="Text", tags=[TagFactory(name="old")])
+    db.session.commit()
+    # The admin changes only the tags: the post's version moves all the same.
+    response = client.post(
+        f"/admin/posts/{post.id}",
+        data={"title": "Draft", "body": "Text", "tags": "old, new", "version": "1"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/admin/posts/{post.id}"
+    assert fresh(Post, post.id).version == 2  # type: ignore[union-attr]
+
+    auth.login(user)  # the author saves from the form they opened at version 1
+    theirs = client.post(
+        f"/posts/{post.id}/edit",
+        data={"title": "Final", "body": "Text", "tags": "old", "version": "1"},
+    )
+    assert theirs.status_code == 409
+    assert "This post changed since you opened it" in text_of(theirs)
+    assert fresh(Post, post.id).title == "Draft"  # type: ignore[union-attr]
+
+
+def test_an_item_deleted_while_an_admin_edits_it(
+    client: FlaskClient, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = ItemFactory(title="Goner")
+    item_id = item.id
+    db.session.commit()
+
+    def deleted_meanwhile(repository: Any, obj: Any, version: int) -> None:
+        repository.session.execute(delete(Item).where(Item.id == obj.id))
+        repository.session.commit()  # someone else's request, done before ours saves
+        raise StaleDataError("deleted")
+
+    monkeypatch.setattr(VersionedRepository, "check_version", deleted_meanwhile)
+    response = client.post(
+        f"/admin/items/{item_id}", data={"title": "Mine", "description": "", "version": "1"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/items"
+    assert "That item was deleted while you were editing it." in text_of(client.get("/admin/items"))
+    assert fresh(Item, item_id) is None
+    assert events("admin.item.update") == []
 
 
 def test_a_description_its_owner_may_save_an_admin_may_save_too(

@@ -117,10 +117,14 @@ def delete_user(actor: User, user: User) -> None:
     UserRepository(db.session).delete(user)
 
 
-def update_item(actor: User, item: Item, values: dict[str, Any]) -> dict[str, Any]:
+def update_item(actor: User, item: Item, version: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Apply the changed fields of ``values`` to ``item`` if it is still at ``version`` (else
+    ``StaleDataError``); returns the changes."""
+    items = ItemRepository(db.session)
+    items.check_version(item, version)
     before, after = _changes(item, values)
     if after:
-        ItemRepository(db.session).update(item, **after)
+        items.update(item, **after)
         record("admin.item.update", actor, item, before=before, after=after)
     return after
 
@@ -132,19 +136,21 @@ def delete_item(actor: User, item: Item) -> None:
 
 
 def update_post(
-    actor: User, post: Post, values: dict[str, Any], tag_names: list[str]
+    actor: User, post: Post, version: int, values: dict[str, Any], tag_names: list[str]
 ) -> dict[str, Any]:
+    """Save an edit of ``post`` (title, body, tags) made at ``version``, as its author's is
+    saved; returns the changes (none: nothing is written)."""
+    posts = PostRepository(db.session)
+    posts.check_version(post, version)
     before, after = _changes(post, values)
     old_tags = [tag.name for tag in post.tags]
     if sorted(old_tags) != sorted(tag_names):
         before["tags"], after["tags"] = old_tags, tag_names
-    if not after:
-        return after
-    changes = {name: value for name, value in after.items() if name != "tags"}
-    if "tags" in after:
-        changes["tags"] = TagRepository(db.session).get_or_create(tag_names)
-    PostRepository(db.session).update(post, **changes)
-    record("admin.post.update", actor, post, before=before, after=after)
+    if after:
+        posts.update_post(
+            post, version, title=values["title"], body=values["body"], tag_names=tag_names
+        )
+        record("admin.post.update", actor, post, before=before, after=after)
     return after
 
 

@@ -22,8 +22,6 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.admin import services
 from webapp.admin.charts import line_chart
@@ -53,6 +51,7 @@ from webapp.repositories import (
 from webapp.repositories.admin import AdminRepository
 from webapp.repositories.keyset import ListParams, ListRepository, nothing
 from webapp.repositories.stats import StatsRepository
+from webapp.web.conflicts import save_edit
 from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -62,7 +61,6 @@ DASHBOARD_EVENTS = 8
 CHART_DAYS = 30
 NARROW_CHART = (360, 260)  # drawn for phones, where the wide one would shrink its labels
 MAX_SELECTED = 1_000
-CONFLICT = "Someone else changed this since you opened it. Reload the page and try again."
 
 
 @bp.before_request
@@ -385,49 +383,32 @@ def user_delete(user_id: int) -> ResponseReturnValue:
 # --- Items ------------------------------------------------------------------------------------
 
 
-def _version_matches(form: ItemEditForm | PostEditForm, obj: Item | Post) -> bool:
-    if form.version.data != obj.version:
-        form.report_conflict(CONFLICT)
-        return False
-    return True
-
-
-def _save_versioned(
-    form: ItemEditForm | PostEditForm, noun: str, save: Callable[[], object], done: str
-) -> ResponseReturnValue | None:
-    """Run ``save`` (it returns the changes it made, if any) and commit, then go to ``done``.
-
-    Someone else's save in between (a stale version, at the update or the commit) rolls
-    back and reports the conflict on the form instead: None, and the page is shown again.
-    """
-    try:
-        changed = bool(save())
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        form.report_conflict(CONFLICT)
-        return None
-    flash(f"{noun} saved." if changed else "Nothing changed.", "success" if changed else "info")
-    return redirect(done)
+def _saved(noun: str, changes: object) -> None:
+    flash(f"{noun} saved." if changes else "Nothing changed.", "success" if changes else "info")
 
 
 @bp.route("/items/<int(max=2147483647):item_id>", methods=["GET", "POST"])
 def item_edit(item_id: int) -> ResponseReturnValue:
-    repository = ItemRepository(db.session)
-    item: Item = get_or_404(repository, item_id)
+    items = ItemRepository(db.session)
+    item: Item = get_or_404(items, item_id)
     form = ItemEditForm.for_item(item)
-    if form.validate_on_submit() and _version_matches(form, item):
+    if form.validate_on_submit():
         values = {"title": form.title.data, "description": form.description.data or None}
-        saved = _save_versioned(
+        edit = save_edit(
             form,
-            "Item",
-            lambda: services.update_item(actor(), item, values),
-            url_for("admin.item_edit", item_id=item.id),
+            "item",
+            lambda version: services.update_item(actor(), item, version, values),
+            lambda: items.get(item_id),
         )
-        if saved is not None:
-            return saved
+        if edit.saved:
+            _saved("Item", edit.changes)
+            return redirect(url_for("admin.item_edit", item_id=item.id))
+        if edit.current is None:
+            return redirect(url_for("admin.items"))
     owner = UserRepository(db.session).get(item.owner_id)
-    return render_template("admin/item_form.html", form=form, item=item, owner=owner)
+    return render_template(
+        "admin/item_form.html", form=form, item=item, owner=owner, conflict=form.conflicted
+    )
 
 
 @bp.route("/items/<int(max=2147483647):item_id>/delete", methods=["GET", "POST"])
@@ -449,21 +430,27 @@ def item_delete(item_id: int) -> ResponseReturnValue:
 
 @bp.route("/posts/<int(max=2147483647):post_id>", methods=["GET", "POST"])
 def post_edit(post_id: int) -> ResponseReturnValue:
-    repository = PostRepository(db.session)
-    post: Post = get_or_404(repository, post_id, options=(selectinload(Post.tags),))
+    posts = PostRepository(db.session)
+    post = posts.get_with_relations(post_id)
+    if post is None:
+        abort(404)
     form = PostEditForm.for_post(post)
-    if form.validate_on_submit() and _version_matches(form, post):
+    if form.validate_on_submit():
         values = {"title": form.title.data, "body": form.body.data or None}
-        saved = _save_versioned(
+        edit = save_edit(
             form,
-            "Post",
-            lambda: services.update_post(actor(), post, values, form.tag_names),
-            url_for("admin.post_edit", post_id=post.id),
+            "post",
+            lambda version: services.update_post(actor(), post, version, values, form.tag_names),
+            lambda: posts.get_with_relations(post_id),
         )
-        if saved is not None:
-            return saved
-    author = UserRepository(db.session).get(post.author_id)
-    return render_template("admin/post_form.html", form=form, post=post, author=author)
+        if edit.saved:
+            _saved("Post", edit.changes)
+            return redirect(url_for("admin.post_edit", post_id=post.id))
+        if edit.current is None:
+            return redirect(url_for("admin.posts"))
+    return render_template(
+        "admin/post_form.html", form=form, post=post, author=post.author, conflict=form.conflicted
+    )
 
 
 @bp.route("/posts/<int(max=2147483647):post_id>/delete", methods=["GET", "POST"])

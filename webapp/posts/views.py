@@ -8,7 +8,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import Row
-from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import db
 from webapp.models import Post
@@ -16,6 +15,7 @@ from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.repositories.posts import tag_names
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
+from webapp.web.conflicts import save_edit
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -48,20 +48,16 @@ def changeable_post(post_id: int) -> Post:
     return post
 
 
-def render_form(
-    form: PostForm, post: Post | None, status: int = 200, **context: Any
-) -> ResponseReturnValue:
+def render_form(form: PostForm, post: Post | None, **context: Any) -> ResponseReturnValue:
     """The write/edit page, with the existing tags offered as suggestions (a datalist)."""
-    suggestions = TagRepository(db.session).names()
-    html = render_template(
+    return render_template(
         "posts/form.html",
         form=form,
         post=post,
-        tag_suggestions=suggestions,
+        tag_suggestions=TagRepository(db.session).names(),
         tag_suggestions_id=TAG_SUGGESTIONS_ID,
         **context,
     )
-    return html, status
 
 
 def tag_filter() -> str:
@@ -114,25 +110,24 @@ def edit(post_id: int) -> ResponseReturnValue:
     post = changeable_post(post_id)
     form = PostEditForm.for_post(post)
     if form.validate_on_submit():
-        try:
-            posts.update_post(
+        edit = save_edit(
+            form,
+            "post",
+            lambda version: posts.update_post(
                 post,
-                form.version.data,
+                version,
                 title=form.title.data,
                 body=form.body.data,
                 tag_names=form.tag_names,
-            )
-            db.session.commit()
-        except StaleDataError:
-            db.session.rollback()
-            saved = posts.get_with_relations(post_id)
-            if saved is None:
-                flash("That post was deleted while you were editing it.", "warning")
-                return redirect(url_for("posts.index"))
-            form.version.carry(saved.version)
-            return render_form(form, saved, 409, conflict=True)
-        flash(f"Post “{post.title}” saved.", "success")
-        return redirect(url_for("posts.detail", post_id=post.id))
+            ),
+            lambda: posts.get_with_relations(post_id),
+        )
+        if edit.saved:
+            flash(f"Post “{post.title}” saved.", "success")
+            return redirect(url_for("posts.detail", post_id=post.id))
+        if edit.current is None:
+            return redirect(url_for("posts.index"))
+        return render_form(form, edit.current, conflict=True)
     return render_form(form, post)
 
 
