@@ -110,7 +110,7 @@ def delete_user(actor: User, user: User) -> None:
         raise RuleError("You cannot delete your own account here.")
     if user.is_admin and user.is_active:
         _check_admins_remain(actor, user)
-    items, posts = AdminRepository(db.session).owned_counts(user.id)
+    items, posts = UserRepository(db.session).content_counts(user.id)
     before: dict[str, Any] = {f: getattr(user, f) for f in USER_FIELDS}
     before.update(items=items, posts=posts)
     record("admin.user.delete", actor, user, before=before)

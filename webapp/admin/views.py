@@ -311,7 +311,7 @@ def user_create() -> ResponseReturnValue:
 def _render_user(
     user: User, form: UserEditForm | None = None, password_form: PasswordSetForm | None = None
 ) -> str:
-    items, posts = AdminRepository(db.session).owned_counts(user.id)
+    items, posts = UserRepository(db.session).content_counts(user.id)
     return render_template(
         "admin/user_form.html",
         user=user,
@@ -363,7 +363,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
 @bp.route("/users/<int(max=2147483647):user_id>/delete", methods=["GET", "POST"])
 def user_delete(user_id: int) -> ResponseReturnValue:
     user: User = get_or_404(UserRepository(db.session), user_id)
-    items, posts = AdminRepository(db.session).owned_counts(user.id)
+    items, posts = UserRepository(db.session).content_counts(user.id)
     name = user.username
     return confirm_delete(
         title=f"Delete the user {name}?",

@@ -321,13 +321,6 @@ class AdminRepository:
     def __init__(self, session: SessionLike) -> None:
         self.session = session
 
-    def owned_counts(self, user_id: int) -> tuple[int, int]:
-        """How many items and posts ``user_id`` has (they go with the user)."""
-        items = select(func.count()).select_from(Item).where(Item.owner_id == user_id)
-        posts = select(func.count()).select_from(Post).where(Post.author_id == user_id)
-        row = self.session.execute(select(items.scalar_subquery(), posts.scalar_subquery())).one()
-        return int(row[0]), int(row[1])
-
     def count_where(self, table: BulkTable, where: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(table.spec.entity).where(where)
         return self.session.scalar(stmt) or 0
