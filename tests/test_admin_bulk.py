@@ -75,7 +75,8 @@ def test_deactivate_all_matching_across_pages(app: Flask, client: FlaskClient, a
     logged = audit_actions()
     assert len(logged) == 45 and {action for action, _ in logged} == {"admin.user.deactivate"}
     event = db.session.scalars(select(AuditEvent)).first()
-    assert event is not None and event.actor_id == admin.id
+    assert event is not None and (event.actor_id, event.actor_name) == (admin.id, "root")
+    assert event.ip_address == "127.0.0.1"  # as every event from a request records it
     assert event.before is not None and event.before["is_active"] is True
     assert event.after == {"is_active": False}
 

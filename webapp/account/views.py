@@ -19,6 +19,7 @@ from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
 from webapp.repositories import UserRepository
+from webapp.web.audit import audit
 from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -113,7 +114,7 @@ def password() -> ResponseReturnValue:
 def revoke_sessions() -> ResponseReturnValue:
     user = signed_in_row()
     services.end_other_sessions(user)
-    services.audit("account.sessions_revoked", user)
+    audit("account.sessions_revoked", user, user)
     db.session.commit()
     flash("You are now signed out everywhere else.", "success")
     return redirect(url_for("account.index"))

@@ -26,9 +26,9 @@ from sqlalchemy import (
     update,
 )
 
-from webapp.db.types import utcnow
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.models.user import USER_SEARCH_TEXT
+from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
@@ -349,7 +349,7 @@ class AdminRepository:
         id_column = table.spec.id_column
         where = and_(target, action.changes(actor.id))
         audit_action = f"admin.{table.target_type}.{action_name}"
-        now = utcnow()
+        names = [str(as_column(column).key) for column in table.snapshot]
         done, last_id = 0, 0
         while True:
             rows = self.session.execute(
@@ -362,23 +362,16 @@ class AdminRepository:
                 break
             ids = [row[0] for row in rows]
             last_id = ids[-1]
-            names = [as_column(column).key for column in table.snapshot]
-            self.session.execute(
-                insert(AuditEvent),
-                [
-                    {
-                        "created_at": now,
-                        "actor_id": actor.id,
-                        "actor_name": actor.username,
-                        "action": audit_action,
-                        "target_type": table.target_type,
-                        "target_id": row[0],
-                        "before": {n: _plain(v) for n, v in zip(names, row[1:], strict=True)},
-                        "after": dict(action.after) if action.after else None,
-                        "ip_address": ip_address,
-                    }
+            AuditRepository(self.session).record_many(
+                audit_action,
+                actor=actor,
+                target_type=table.target_type,
+                befores=[
+                    (row[0], {n: _plain(v) for n, v in zip(names, row[1:], strict=True)})
                     for row in rows
                 ],
+                after=dict(action.after) if action.after else None,
+                ip_address=ip_address,
             )
             entity = table.spec.entity
             if action.values is None:
