@@ -19,13 +19,13 @@ from webapp.admin import services
 from webapp.admin.forms import ConfirmForm
 from webapp.admin.pages import actor
 from webapp.admin.params import PER_PAGE_CHOICES, parse_params
-from webapp.admin.tables import TABLES, AdminTable
+from webapp.admin.tables import TABLES, AdminTable, BulkChoice
 from webapp.admin.views import bp
 from webapp.db.session import reads_in_transaction
 from webapp.extensions import db
 from webapp.models import User
 from webapp.repositories.admin import AdminRepository
-from webapp.repositories.keyset import ListParams, ListRepository, nothing
+from webapp.repositories.keyset import ListRepository
 from webapp.web.csv_export import iter_csv
 
 MAX_SELECTED = 1_000
@@ -49,18 +49,49 @@ def _selected_ids(values: list[str]) -> list[int]:
     return sorted(ids)[:MAX_SELECTED]
 
 
-def _bulk_target(
-    table: AdminTable, params: ListParams, args: Any
-) -> tuple[str, ColumnElement[bool]]:
-    """The scope asked for ("selected" rows or "all" matching the filters) and its condition."""
-    if args.get("scope") == "all":
-        return "all", ListRepository(db.session, table.spec).matching(params)
-    ids = _selected_ids(args.getlist("ids"))
-    return "selected", table.spec.id_column.in_(ids) if ids else nothing()
+def _no_selection(table: AdminTable, sent: list[str]) -> str:
+    """Why a bulk action on the selected rows names none (no ids, or none that can be one)."""
+    if any(value.strip() for value in sent):
+        return f"Nothing changed: no {table.noun} has any of the selected ids."
+    return f"Select at least one {table.noun} first."
+
+
+def _self_left_out(
+    admin: AdminRepository, table: AdminTable, choice: BulkChoice, target: ColumnElement[bool]
+) -> bool:
+    """Whether ``target`` holds the admin's own account, which the action leaves out."""
+    return (
+        table.bulk is not None
+        and table.name == "users"
+        and choice.name in {"deactivate", "delete"}
+        and admin.count_where(table.bulk, target & (User.id == current_user.id)) > 0
+    )
+
+
+def _nothing_changes(
+    admin: AdminRepository,
+    table: AdminTable,
+    choice: BulkChoice,
+    scope: str,
+    target: ColumnElement[bool],
+    targeted: int,
+) -> str:
+    """Why a bulk action changes no row, when ``targeted`` rows are still there."""
+    if not targeted:
+        if scope == "all":
+            return f"Nothing changed: no {table.plural} match the current filters."
+        return f"Nothing changed: none of the selected {table.plural} exist any more."
+    if targeted == 1 and _self_left_out(admin, table, choice, target):
+        return f"Nothing changed: an admin cannot {choice.label.lower()} themselves."
+    return f"Nothing changed: none of those {table.plural} needed that any more."
 
 
 def bulk(table: AdminTable) -> ResponseReturnValue:
-    """GET: a confirmation page saying how many rows will change. POST: change them."""
+    """GET: a confirmation page saying how many rows will change. POST: change them.
+
+    Either way, an action that can change nothing (no row selected, or none of them left)
+    goes back to the list and says why.
+    """
     assert table.bulk is not None
     args = request.form if request.method == "POST" else request.args
     params = parse_params(table.spec, args)
@@ -69,7 +100,15 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
     if choice is None:
         flash("Choose what to do with the rows.", "error")
         return redirect(back)
-    scope, target = _bulk_target(table, params, args)
+    scope = "all" if args.get("scope") == "all" else "selected"
+    ids = _selected_ids(args.getlist("ids")) if scope == "selected" else []
+    if scope == "selected" and not ids:
+        flash(_no_selection(table, args.getlist("ids")), "error")
+        return redirect(back)
+    if scope == "all":
+        target = ListRepository(db.session, table.spec).matching(params)
+    else:
+        target = table.spec.id_column.in_(ids)
     admin = AdminRepository(db.session)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
@@ -83,31 +122,27 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
         if changed:
             flash(f"{choice.done} {table.describe(changed)}.", "success")
         else:  # the chosen rows went, or no longer need it, since the confirmation page
-            flash(f"Nothing changed: none of those {table.plural} needed that any more.", "info")
+            targeted = admin.count_where(table.bulk, target)
+            flash(_nothing_changes(admin, table, choice, scope, target, targeted), "info")
         return redirect(back)
 
     targeted = admin.count_where(table.bulk, target)
-    if scope == "selected" and targeted == 0:
-        flash(f"Select at least one {table.noun} first.", "error")
+    if not targeted:
+        flash(_nothing_changes(admin, table, choice, scope, target, targeted), "info")
         return redirect(back)
     will_change = target & table.bulk.actions[choice.name].changes(current_user.id)
     count = admin.count_where(table.bulk, will_change)
-    self_left_out = (
-        table.name == "users"
-        and choice.name in {"deactivate", "delete"}
-        and admin.count_where(table.bulk, target & (User.id == current_user.id)) > 0
-    )
     return render_template(
         "admin/bulk_confirm.html",
         table=table,
         choice=choice,
         scope=scope,
-        ids=_selected_ids(args.getlist("ids")) if scope == "selected" else [],
+        ids=ids,
         params=params,
         targeted=targeted,
         count=count,
         names=admin.names_where(table.bulk, will_change),
-        self_left_out=self_left_out,
+        self_left_out=_self_left_out(admin, table, choice, target),
         form=form,
         back=back,
     )
