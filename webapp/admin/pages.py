@@ -28,11 +28,6 @@ def get_or_404(repository: Any, row_id: int, **kwargs: Any) -> Any:
     return row
 
 
-def flash_saved(message: str, changed: object) -> None:
-    """Say ``message`` after a save that changed something, and "Nothing changed." otherwise."""
-    flash(message if changed else "Nothing changed.", "success" if changed else "info")
-
-
 def confirm_delete(
     *,
     title: str,

@@ -8,12 +8,13 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.admin import services
 from webapp.admin.forms import TagMergeForm, TagRenameForm
-from webapp.admin.pages import actor, confirm_delete, flash_saved, get_or_404
+from webapp.admin.pages import actor, confirm_delete, get_or_404
 from webapp.admin.views import bp
 from webapp.extensions import db
 from webapp.models import Tag
 from webapp.repositories import TagRepository
 from webapp.repositories.admin import AdminRepository
+from webapp.web.edits import flash_saved
 
 
 def _render_tag(

@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.admin import services
 from webapp.admin.forms import PasswordSetForm, UserCreateForm, UserEditForm
-from webapp.admin.pages import actor, confirm_delete, flash_saved, get_or_404
+from webapp.admin.pages import actor, confirm_delete, get_or_404
 from webapp.admin.views import bp
 from webapp.extensions import db
 from webapp.models import User
 from webapp.repositories import UserRepository
+from webapp.web.edits import flash_saved
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from webapp.extensions import db, login_manager
 from webapp.items.forms import ItemEditForm, ItemForm
 from webapp.models import Item
 from webapp.repositories import ItemRepository
-from webapp.web.conflicts import save_edit
+from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("items", __name__, url_prefix="/items")
@@ -67,21 +67,20 @@ def edit(item_id: int) -> ResponseReturnValue:
     item = owned_item_or_404(item_id)
     form = ItemEditForm.for_item(item)
     if form.validate_on_submit():
-        edit = save_edit(
+        saved = save_edit(
             form,
             "item",
             lambda version: items.update_at_version(
                 item, version, title=form.title.data, description=form.description.data or None
             ),
             lambda: items.get_for_owner(item_id, current_user.id),
+            saved=f"Item “{form.title.data}” saved.",
+            done=url_for("items.detail", item_id=item.id),
+            gone=url_for("items.index"),
         )
-        if edit.saved:
-            flash(f"Item “{item.title}” saved.", "success")
-            return redirect(url_for("items.detail", item_id=item.id))
-        if edit.current is None:
-            return redirect(url_for("items.index"))
-        return render_template("items/form.html", form=form, item=edit.current, conflict=True)
-    return render_template("items/form.html", form=form, item=item)
+        if saved is not None:
+            return saved
+    return render_template("items/form.html", form=form, item=item, conflict=form.conflicted)
 
 
 @bp.route(f"/{ITEM_ID}/delete", methods=["GET", "POST"])

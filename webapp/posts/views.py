@@ -15,7 +15,7 @@ from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.repositories.posts import tag_names
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
-from webapp.web.conflicts import save_edit
+from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -110,7 +110,7 @@ def edit(post_id: int) -> ResponseReturnValue:
     post = changeable_post(post_id)
     form = PostEditForm.for_post(post)
     if form.validate_on_submit():
-        edit = save_edit(
+        saved = save_edit(
             form,
             "post",
             lambda version: posts.update_post(
@@ -121,14 +121,13 @@ def edit(post_id: int) -> ResponseReturnValue:
                 tag_names=form.tag_names,
             ),
             lambda: posts.get_with_relations(post_id),
+            saved=f"Post “{form.title.data}” saved.",
+            done=url_for("posts.detail", post_id=post.id),
+            gone=url_for("posts.index"),
         )
-        if edit.saved:
-            flash(f"Post “{post.title}” saved.", "success")
-            return redirect(url_for("posts.detail", post_id=post.id))
-        if edit.current is None:
-            return redirect(url_for("posts.index"))
-        return render_form(form, edit.current, conflict=True)
-    return render_form(form, post)
+        if saved is not None:
+            return saved
+    return render_form(form, post, conflict=form.conflicted)
 
 
 @bp.route(f"/{POST_ID}/delete", methods=["GET", "POST"])

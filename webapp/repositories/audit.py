@@ -27,7 +27,6 @@ def _scrub(values: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _event(
     action: str,
-    *,
     actor: User | None,
     target_type: str | None,
     target_id: int | None,
@@ -63,15 +62,7 @@ class AuditRepository(BaseRepository[AuditEvent]):
         ip_address: str | None = None,
     ) -> AuditEvent:
         return self.create(
-            **_event(
-                action,
-                actor=actor,
-                target_type=target_type,
-                target_id=target_id,
-                before=before,
-                after=after,
-                ip_address=ip_address,
-            )
+            **_event(action, actor, target_type, target_id, before, after, ip_address)
         )
 
     def record_many(
@@ -86,15 +77,7 @@ class AuditRepository(BaseRepository[AuditEvent]):
     ) -> None:
         """One event per row a bulk action changes (its id and values before), one INSERT."""
         events = [
-            _event(
-                action,
-                actor=actor,
-                target_type=target_type,
-                target_id=target_id,
-                before=before,
-                after=after,
-                ip_address=ip_address,
-            )
+            _event(action, actor, target_type, target_id, before, after, ip_address)
             for target_id, before in befores
         ]
         if events:
