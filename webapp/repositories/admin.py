@@ -32,6 +32,7 @@ from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
+from webapp.repositories.users import username_is
 
 BULK_BATCH = 1_000
 # What the unique index on users holds, so ordering by it can use the index.
@@ -41,7 +42,7 @@ YES_NO = ("yes", "no")
 
 def _user_id_named(username: str) -> Any:
     """The id of the user called ``username`` (any case), as a subquery."""
-    return select(User.id).where(func.lower(User.username) == username.lower()).scalar_subquery()
+    return select(User.id).where(username_is(username)).scalar_subquery()
 
 
 # Each spec's ``columns`` are what its list page shows (``templates/admin/rows/<name>.html``).
