@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.admin import services
 from webapp.admin.forms import TagMergeForm, TagRenameForm
 from webapp.admin.pages import actor, confirm_delete, get_or_404
+from webapp.admin.tables import POSTS
 from webapp.admin.views import bp
 from webapp.extensions import db
 from webapp.models import Tag
@@ -82,7 +83,7 @@ def tag_delete(tag_id: int) -> ResponseReturnValue:
         title=f"Delete the tag “{name}”?",
         consequences=[
             f"The tag “{name}”",
-            f"Its links to {count:,} post{'' if count == 1 else 's'} (the posts stay)",
+            f"Its links to {POSTS.describe(count)} (the posts stay)",
         ],
         perform=lambda: services.delete_tag(actor(), tag),
         done=url_for("admin.tags"),

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.admin import services
 from webapp.admin.forms import PasswordSetForm, UserCreateForm, UserEditForm
 from webapp.admin.pages import actor, confirm_delete, get_or_404
+from webapp.admin.tables import ITEMS, POSTS
 from webapp.admin.views import bp
 from webapp.extensions import db
 from webapp.models import User
@@ -98,12 +99,12 @@ def user_delete(user_id: int) -> ResponseReturnValue:
         title=f"Delete the user {name}?",
         consequences=[
             f"The account {name} <{user.email}>",
-            f"{items:,} item{'' if items == 1 else 's'}",
-            f"{posts:,} post{'' if posts == 1 else 's'}",
+            ITEMS.describe(items),
+            POSTS.describe(posts),
         ],
         perform=lambda: services.delete_user(actor(), user),
         done=url_for("admin.users"),
         back=url_for("admin.user_edit", user_id=user.id),
-        message=f"User {name} deleted, with {items:,} items and {posts:,} posts.",
+        message=f"User {name} deleted, with {ITEMS.describe(items)} and {POSTS.describe(posts)}.",
         refused="You cannot delete your own account here." if user.id == current_user.id else None,
     )
