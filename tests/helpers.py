@@ -155,3 +155,9 @@ def csrf_token_from(html: str) -> str:
     match = CSRF_INPUT.search(html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def redirect_target(response: TestResponse) -> str:
+    """Where ``response`` redirects (it must be a redirect): a test checks both."""
+    assert response.status_code == 302, response.status_code
+    return str(response.headers["Location"])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
-from tests.helpers import AuthActions
+from tests.helpers import AuthActions, redirect_target
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 
@@ -65,8 +66,7 @@ def test_deactivate_all_matching_across_pages(app: Flask, client: FlaskClient, a
         "/admin/users/bulk",
         data={"bulk": "deactivate", "scope": "all", "q": "crowd", "per_page": "20"},
     )
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/admin/users?q=crowd"
+    assert redirect_target(response) == "/admin/users?q=crowd"
     assert active_names() == {"root", "bystander"}
     for user in db.session.scalars(select(User).where(User.username.like("crowd%"))):
         assert user.session_version == versions[user.id] + 1
@@ -75,7 +75,8 @@ def test_deactivate_all_matching_across_pages(app: Flask, client: FlaskClient, a
     logged = audit_actions()
     assert len(logged) == 45 and {action for action, _ in logged} == {"admin.user.deactivate"}
     event = db.session.scalars(select(AuditEvent)).first()
-    assert event is not None and event.actor_id == admin.id
+    assert event is not None and (event.actor_id, event.actor_name) == (admin.id, "root")
+    assert event.ip_address == "127.0.0.1"  # as every event from a request records it
     assert event.before is not None and event.before["is_active"] is True
     assert event.after == {"is_active": False}
 
@@ -86,7 +87,7 @@ def test_activate_selected_rows_only(client: FlaskClient, admin: User) -> None:
     response = client.post(
         "/admin/users/bulk", data={"bulk": "activate", "scope": "selected", "ids": chosen}
     )
-    assert response.status_code == 302
+    assert redirect_target(response) == "/admin/users"
     assert active_names() == {"root", "sleeper0", "sleeper2"}
     assert audit_actions() == [
         ("admin.user.activate", chosen[0]),
@@ -103,8 +104,7 @@ def test_a_bulk_change_that_changes_nothing_says_so_not_success(
         "/admin/users/bulk",
         data={"bulk": "activate", "scope": "selected", "ids": [awake.id, 999_999]},
     )
-    assert response.status_code == 302
-    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    html = client.get(redirect_target(response)).get_data(as_text=True)
     assert (
         '<p class="flash flash-info">Nothing changed: none of those users needed that any '
         "more.</p>" in html
@@ -173,7 +173,7 @@ def test_bulk_delete_on_every_table(
     response = client.post(
         f"/admin/{table}/bulk", data={"bulk": "delete", "scope": "selected", "ids": [keeper.id]}
     )
-    assert response.status_code == 302
+    assert redirect_target(response) == f"/admin/{table}"
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(model)) == 4
     client.post(f"/admin/{table}/bulk", data={"bulk": "delete", "scope": "all", "q": "bulk"})
@@ -182,25 +182,108 @@ def test_bulk_delete_on_every_table(
     assert db.session.scalar(select(func.count()).select_from(post_tags)) == 0
 
 
+def flashes_after(client: FlaskClient, response: Any, location: str) -> list[tuple[str, str]]:
+    """Where ``response`` redirects must be ``location``; the (category, text) flashed there."""
+    assert redirect_target(response) == location
+    html = unescape(client.get(location).get_data(as_text=True))
+    return re.findall(r'<p class="flash flash-(\w+)">([^<]*)</p>', html)
+
+
+@pytest.mark.parametrize("bulk", ["", "explode"])
+def test_a_bulk_request_without_an_action_goes_back(
+    client: FlaskClient, admin: User, bulk: str
+) -> None:
+    response = client.get(f"/admin/users/bulk?bulk={bulk}&scope=all&active=yes")
+    flashed = flashes_after(client, response, "/admin/users?active=yes")
+    assert flashed == [("error", "Choose what to do with the rows.")]
+
+
+SELECT_ONE = "Select at least one user first."
+NO_SUCH_IDS = "Nothing changed: no user has any of the selected ids."
+GONE = "Nothing changed: none of the selected users exist any more."
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize(
-    ("query", "flash"),
+    ("ids", "flashed"),
     [
-        ("bulk=&scope=all", "Choose what to do with the rows."),
-        ("bulk=explode&scope=all", "Choose what to do with the rows."),
-        ("bulk=deactivate&scope=selected", "Select at least one user first."),
-        (
-            "bulk=deactivate&scope=selected&ids=abc&ids=99999999999",
-            "Select at least one user first.",
-        ),
+        ([], ("error", SELECT_ONE)),
+        (["", " "], ("error", SELECT_ONE)),
+        (["abc"], ("error", NO_SUCH_IDS)),
+        (["99999999999"], ("error", NO_SUCH_IDS)),  # past any id a row can have
+        (["abc", "99999999999", "-3", "1.5", "2147483648"], ("error", NO_SUCH_IDS)),
+        (["999999"], ("info", GONE)),  # a well-formed id no row has
+        (["gone", "abc"], ("info", GONE)),  # rows deleted since the list was shown
     ],
 )
-def test_a_bulk_request_without_an_action_or_rows_goes_back(
-    client: FlaskClient, admin: User, query: str, flash: str
+def test_a_selection_that_names_no_row_changes_nothing_and_says_why(
+    client: FlaskClient, admin: User, method: str, ids: list[str], flashed: tuple[str, str]
 ) -> None:
-    response = client.get(f"/admin/users/bulk?{query}&active=yes")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/admin/users?active=yes"
-    assert flash in client.get("/admin/users").get_data(as_text=True)
+    """Whether asked to confirm (GET) or to act (POST): no "0 users" success, no audit."""
+    sleeper = UserFactory(username="sleeper", is_active=False)
+    gone = [UserFactory(username=f"gone{n}").id for n in range(2)]
+    db.session.execute(delete(User).where(User.id.in_(gone)))
+    db.session.commit()
+    sent = [str(value) for name in ids for value in (gone if name == "gone" else [name])]
+    query = {"bulk": "activate", "scope": "selected", "ids": sent, "active": "yes"}
+    if method == "GET":
+        response = client.get("/admin/users/bulk", query_string=query)
+    else:
+        response = client.post("/admin/users/bulk", data=query)
+    assert flashes_after(client, response, "/admin/users?active=yes") == [flashed]
+    assert audit_actions() == []
+    assert db.session.get(User, sleeper.id).is_active is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    ("table", "make"),
+    [
+        ("items", lambda: ItemFactory()),
+        ("posts", lambda: PostFactory()),
+        ("tags", lambda: TagFactory()),
+    ],
+)
+def test_a_selection_gone_from_any_table_says_so(
+    client: FlaskClient, admin: User, method: str, table: str, make: Any
+) -> None:
+    row_id = make().id
+    kept = make().id
+    model = {"items": Item, "posts": Post, "tags": Tag}[table]
+    db.session.execute(delete(model).where(model.id == row_id))
+    db.session.commit()
+    query = {"bulk": "delete", "scope": "selected", "ids": [str(row_id)]}
+    if method == "GET":
+        response = client.get(f"/admin/{table}/bulk", query_string=query)
+    else:
+        response = client.post(f"/admin/{table}/bulk", data=query)
+    flashed = flashes_after(client, response, f"/admin/{table}")
+    assert flashed == [("info", f"Nothing changed: none of the selected {table} exist any more.")]
+    assert db.session.get(model, kept) is not None
+    assert audit_actions() == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_all_matching_when_nothing_matches_says_so(
+    client: FlaskClient, admin: User, method: str
+) -> None:
+    query = {"bulk": "deactivate", "scope": "all", "q": "nobody-is-called-this"}
+    if method == "GET":
+        response = client.get("/admin/users/bulk", query_string=query)
+    else:
+        response = client.post("/admin/users/bulk", data=query)
+    flashed = flashes_after(client, response, "/admin/users?q=nobody-is-called-this")
+    assert flashed == [("info", "Nothing changed: no users match the current filters.")]
+    assert audit_actions() == []
+
+
+def test_acting_on_oneself_alone_says_why_nothing_changed(client: FlaskClient, admin: User) -> None:
+    response = client.post(
+        "/admin/users/bulk", data={"bulk": "delete", "scope": "selected", "ids": [admin.id]}
+    )
+    flashed = flashes_after(client, response, "/admin/users")
+    assert flashed == [("info", "Nothing changed: an admin cannot delete themselves.")]
+    assert db.session.get(User, admin.id) is not None
 
 
 def test_nothing_to_change_shows_no_button(client: FlaskClient, admin: User) -> None:

@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from tests.factories import ItemFactory, UserFactory
 from tests.helpers import AuthActions
 from webapp.extensions import db
 from webapp.models import Item, User
+from webapp.repositories import ItemRepository
 
 PER_PAGE = 5
 
@@ -389,6 +391,28 @@ def test_a_save_that_lands_during_the_request_is_a_conflict_too(
     assert "This item changed since you opened it" in html_of(response)
     # The whole request was rolled back, the other save included (it ran inside it here).
     assert reload(item.id).title == "Lamp"  # type: ignore[union-attr]
+
+
+def test_an_item_deleted_while_its_form_was_open_goes_back_to_the_list(
+    client: FlaskClient, signed_in: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = ItemFactory(owner=signed_in, title="Lamp")
+    item_id = item.id
+    db.session.commit()
+
+    def deleted_meanwhile(repository: Any, obj: Any, version: int, **_changes: Any) -> None:
+        repository.session.execute(delete(Item).where(Item.id == obj.id))
+        repository.session.commit()  # another request (another tab) deleted it first
+        raise StaleDataError("deleted")
+
+    monkeypatch.setattr(ItemRepository, "update_at_version", deleted_meanwhile)
+    response = client.post(
+        f"/items/{item_id}/edit", data={"title": "Mine", "description": "", "version": "1"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/items/"
+    assert "That item was deleted while you were editing it." in html_of(client.get("/items/"))
+    assert reload(item_id) is None
 
 
 def test_delete_asks_first_then_deletes_on_post(client: FlaskClient, signed_in: User) -> None:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from wtforms import SubmitField
 
-from webapp.auth.forms import (
-    NewPasswordForm,
-    current_password_field,
-    email_field,
-    username_field,
-)
+from webapp.auth.forms import AccountNamesForm, NewPasswordForm, current_password_field
 from webapp.web.forms import Form
 
 
-class AccountForm(Form):
-    email = email_field()
-    username = username_field()
+class AccountForm(AccountNamesForm):
     # Asked for only when the email address changes (see the view).
     current_password = current_password_field(required=False)
     submit = SubmitField("Save changes")

@@ -13,13 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from webapp.account.forms import AccountForm, DeleteAccountForm, PasswordChangeForm
 from webapp.auth import services
 from webapp.auth.emails import send_confirmation, send_password_changed
-from webapp.auth.forms import TAKEN
 from webapp.auth.limits import configured, signed_in_user
 from webapp.auth.login import signed_in_row
 from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
 from webapp.repositories import UserRepository
+from webapp.web.audit import audit
 from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -56,7 +56,6 @@ def edit() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("account/edit.html", form=form, user=user)
 
-    users = UserRepository(db.session)
     email, username = form.email.data, form.username.data
     email_changes, username_changes = email != user.email, username != user.username
     if email_changes:
@@ -66,11 +65,7 @@ def edit() -> ResponseReturnValue:
             )
         elif not user.check_password(form.current_password.data):
             form.current_password.errors.append(WRONG_PASSWORD)
-        if users.email_taken(email, exclude_id=user.id):
-            form.email.errors.append(TAKEN["email"])
-    if username_changes and users.username_taken(username, exclude_id=user.id):
-        form.username.errors.append(TAKEN["username"])
-    if form.email.errors or form.username.errors or form.current_password.errors:
+    if not form.check_unique(exclude_id=user.id) or form.current_password.errors:
         return render_template("account/edit.html", form=form, user=user)
 
     if username_changes:
@@ -79,9 +74,7 @@ def edit() -> ResponseReturnValue:
             db.session.commit()
         except IntegrityError as error:
             db.session.rollback()
-            if users.unique_field(error) != "username":
-                raise
-            form.username.errors.append(TAKEN["username"])
+            form.report_taken(error)
             return render_template("account/edit.html", form=form, user=user)
         flash(f"Your username is now {username}.", "success")
     if email_changes:
@@ -121,7 +114,7 @@ def password() -> ResponseReturnValue:
 def revoke_sessions() -> ResponseReturnValue:
     user = signed_in_row()
     services.end_other_sessions(user)
-    services.audit("account.sessions_revoked", user)
+    audit("account.sessions_revoked", user, user)
     db.session.commit()
     flash("You are now signed out everywhere else.", "success")
     return redirect(url_for("account.index"))

@@ -1,0 +1,9 @@
+"""The admin console: one blueprint (``views.bp``), its pages split by what they manage.
+
+Importing the package imports every module that adds pages to ``bp`` (each imports ``bp``
+from ``views``), so the blueprint registered is always the whole console.
+"""
+
+from webapp.admin import content, lists, tags, users
+
+__all__ = ["content", "lists", "tags", "users"]

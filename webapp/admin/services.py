@@ -14,13 +14,13 @@ from webapp.auth.services import end_all_sessions
 from webapp.extensions import db
 from webapp.models import Item, Post, Tag, User
 from webapp.repositories import (
-    AuditRepository,
     ItemRepository,
     PostRepository,
     TagRepository,
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository, BulkTable
+from webapp.web.audit import audit
 from webapp.web.requests import client_ip
 
 USER_FIELDS = ("email", "username", "is_active", "is_admin")
@@ -28,25 +28,6 @@ USER_FIELDS = ("email", "username", "is_active", "is_admin")
 
 class RuleError(Exception):
     """An admin asked for a change the rules forbid; the message says why."""
-
-
-def record(
-    action: str,
-    actor: User,
-    target: Any,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    AuditRepository(db.session).record(
-        action,
-        actor=actor,
-        target_type=type(target).__name__.lower(),
-        target_id=target.id,
-        before=before,
-        after=after,
-        ip_address=client_ip(),
-    )
 
 
 def _changes(obj: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -82,7 +63,7 @@ def create_user(actor: User, *, email: str, username: str, password: str, **flag
     user = UserRepository(db.session).create_user(
         email=email, username=username, password=password, **flags
     )
-    record("admin.user.create", actor, user, after={f: getattr(user, f) for f in USER_FIELDS})
+    audit("admin.user.create", actor, user, after={f: getattr(user, f) for f in USER_FIELDS})
     return user
 
 
@@ -95,14 +76,14 @@ def update_user(actor: User, user: User, values: dict[str, Any]) -> dict[str, An
     UserRepository(db.session).update(user, **after)
     if after.get("is_active") is False:
         end_all_sessions(user)  # a deactivated user's open sessions end on their next click
-    record("admin.user.update", actor, user, before=before, after=after)
+    audit("admin.user.update", actor, user, before=before, after=after)
     return after
 
 
 def set_password(actor: User, user: User, password: str) -> None:
     user.set_password(password)
     end_all_sessions(user)
-    record("admin.user.password_set", actor, user, after={"sessions_ended": True})
+    audit("admin.user.password_set", actor, user, after={"sessions_ended": True})
 
 
 def delete_user(actor: User, user: User) -> None:
@@ -110,47 +91,53 @@ def delete_user(actor: User, user: User) -> None:
         raise RuleError("You cannot delete your own account here.")
     if user.is_admin and user.is_active:
         _check_admins_remain(actor, user)
-    items, posts = AdminRepository(db.session).owned_counts(user.id)
+    items, posts = UserRepository(db.session).content_counts(user.id)
     before: dict[str, Any] = {f: getattr(user, f) for f in USER_FIELDS}
     before.update(items=items, posts=posts)
-    record("admin.user.delete", actor, user, before=before)
+    audit("admin.user.delete", actor, user, before=before)
     UserRepository(db.session).delete(user)
 
 
-def update_item(actor: User, item: Item, values: dict[str, Any]) -> dict[str, Any]:
+def update_item(actor: User, item: Item, version: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Apply the changed fields of ``values`` to ``item`` if it is still at ``version`` (else
+    ``StaleDataError``); returns the changes."""
+    items = ItemRepository(db.session)
+    items.check_version(item, version)
     before, after = _changes(item, values)
     if after:
-        ItemRepository(db.session).update(item, **after)
-        record("admin.item.update", actor, item, before=before, after=after)
+        items.update(item, **after)
+        audit("admin.item.update", actor, item, before=before, after=after)
     return after
 
 
 def delete_item(actor: User, item: Item) -> None:
     before = {"title": item.title, "owner_id": item.owner_id}
-    record("admin.item.delete", actor, item, before=before)
+    audit("admin.item.delete", actor, item, before=before)
     ItemRepository(db.session).delete(item)
 
 
 def update_post(
-    actor: User, post: Post, values: dict[str, Any], tag_names: list[str]
+    actor: User, post: Post, version: int, values: dict[str, Any], tag_names: list[str]
 ) -> dict[str, Any]:
+    """Save an edit of ``post`` (title, body, tags) made at ``version``, as its author's is
+    saved; returns the changes (none: nothing is written)."""
+    posts = PostRepository(db.session)
+    posts.check_version(post, version)
     before, after = _changes(post, values)
     old_tags = [tag.name for tag in post.tags]
     if sorted(old_tags) != sorted(tag_names):
         before["tags"], after["tags"] = old_tags, tag_names
-    if not after:
-        return after
-    changes = {name: value for name, value in after.items() if name != "tags"}
-    if "tags" in after:
-        changes["tags"] = TagRepository(db.session).get_or_create(tag_names)
-    PostRepository(db.session).update(post, **changes)
-    record("admin.post.update", actor, post, before=before, after=after)
+    if after:
+        posts.update_post(
+            post, version, title=values["title"], body=values["body"], tag_names=tag_names
+        )
+        audit("admin.post.update", actor, post, before=before, after=after)
     return after
 
 
 def delete_post(actor: User, post: Post) -> None:
     before = {"title": post.title, "author_id": post.author_id}
-    record("admin.post.delete", actor, post, before=before)
+    audit("admin.post.delete", actor, post, before=before)
     PostRepository(db.session).delete(post)
 
 
@@ -160,7 +147,7 @@ def rename_tag(actor: User, tag: Tag, name: str) -> bool:
         return False
     before = {"name": tag.name}
     TagRepository(db.session).update(tag, name=name)
-    record("admin.tag.rename", actor, tag, before=before, after={"name": name})
+    audit("admin.tag.rename", actor, tag, before=before, after={"name": name})
     return True
 
 
@@ -170,7 +157,7 @@ def merge_tag(actor: User, source: Tag, target: Tag) -> int:
         raise RuleError("A tag cannot be merged into itself.")
     admin = AdminRepository(db.session)
     before = {"name": source.name, "posts": admin.post_count(source.id)}
-    record(
+    audit(
         "admin.tag.merge",
         actor,
         source,
@@ -182,7 +169,7 @@ def merge_tag(actor: User, source: Tag, target: Tag) -> int:
 
 def delete_tag(actor: User, tag: Tag) -> None:
     before = {"name": tag.name, "posts": AdminRepository(db.session).post_count(tag.id)}
-    record("admin.tag.delete", actor, tag, before=before)
+    audit("admin.tag.delete", actor, tag, before=before)
     TagRepository(db.session).delete(tag)
 
 

@@ -1,10 +1,11 @@
-"""Forms for signing in, registering and resetting a password; field helpers the account
-forms share."""
+"""Forms for signing in, registering and resetting a password; the fields and rules every
+form about an account shares (the account and admin forms build on them)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from wtforms import (
     BooleanField,
     EmailField,
@@ -16,7 +17,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 
+from webapp.extensions import db
 from webapp.models import User
+from webapp.repositories import UserRepository
 from webapp.validation import (
     EMAIL_MAX,
     PASSWORD_MAX,
@@ -70,19 +73,53 @@ def current_password_field(label: str = "Current password", *, required: bool = 
     )
 
 
-class NewPasswordForm(Form):
-    """A new password and its repetition, checked against the password rules."""
-
-    password = PasswordField(
-        "New password",
+def new_password_field(label: str = "New password") -> PasswordField:
+    """A password someone chooses (checked by ``ChosenPasswordForm.validate_password``)."""
+    return PasswordField(
+        label,
         validators=[DataRequired()],
         render_kw={"autocomplete": "new-password", "minlength": PASSWORD_MIN},
     )
-    confirm = PasswordField(
-        "Repeat the new password",
+
+
+def repeat_password_field(label: str = "Repeat the new password") -> PasswordField:
+    return PasswordField(
+        label,
         validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class AccountNamesForm(Form):
+    """An account's email address and username: each belongs to one account only."""
+
+    email = email_field()
+    username = username_field()
+
+    def check_unique(self, *, exclude_id: int | None = None) -> bool:
+        """Say beside each field whose value another account uses (``exclude_id``: the account
+        being edited); True when neither is taken."""
+        users = UserRepository(db.session)
+        if users.email_taken(self.email.data, exclude_id=exclude_id):
+            self.email.errors.append(TAKEN["email"])
+        if users.username_taken(self.username.data, exclude_id=exclude_id):
+            self.username.errors.append(TAKEN["username"])
+        return not (self.email.errors or self.username.errors)
+
+    def report_taken(self, error: IntegrityError) -> None:
+        """Another request took the email or username after ``check_unique`` and before the
+        write (the database refused it): say so beside that field. Re-raises any other error.
+        """
+        field = UserRepository(db.session).unique_field(error)
+        if field is None:
+            raise error
+        self[field].errors.append(TAKEN[field])
+
+
+class ChosenPasswordForm(Form):
+    """A password someone chooses, checked against the password rules."""
+
+    password = new_password_field()
 
     #: The account the password is for (its email and username may not be the password).
     account: User | None = None
@@ -96,6 +133,21 @@ class NewPasswordForm(Form):
             password_rule(field.data, email=email, username=username)
         except ValidationError as error:
             raise StopValidation(str(error)) from error
+
+
+class NewPasswordForm(ChosenPasswordForm):
+    """A new password and its repetition."""
+
+    confirm = repeat_password_field()
+
+
+class NewAccountForm(AccountNamesForm, ChosenPasswordForm):
+    """A new account: an email address, a username and a password that may be neither."""
+
+    password = new_password_field("Password")
+
+    def identity(self) -> tuple[str | None, str | None]:
+        return self.email.data, self.username.data
 
 
 class LoginForm(Form):
@@ -115,19 +167,11 @@ class LoginForm(Form):
     submit = SubmitField("Sign in")
 
 
-class RegisterForm(NewPasswordForm):
+class RegisterForm(NewAccountForm):
     email = email_field(autofocus=True)
-    username = username_field()
+    confirm = repeat_password_field("Repeat the password")
     next = HiddenField()
     submit = SubmitField("Create account")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.password.label.text = "Password"
-        self.confirm.label.text = "Repeat the password"
-
-    def identity(self) -> tuple[str | None, str | None]:
-        return self.email.data, self.username.data
 
 
 class ForgotForm(Form):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from functools import cache
-from typing import Any
 
 from flask import current_app, request, session
 from flask_login import login_user, logout_user
@@ -14,7 +13,8 @@ from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.user import PASSWORD_METHOD
-from webapp.repositories import AuditRepository, UserRepository
+from webapp.repositories import UserRepository
+from webapp.web.audit import audit
 from webapp.web.requests import client_ip
 
 
@@ -66,18 +66,6 @@ def sign_out(user: User) -> None:
     session.clear()
 
 
-def audit(action: str, user: User | None, **values: Any) -> None:
-    """Record a security event about ``user``'s own account (never a secret)."""
-    AuditRepository(db.session).record(
-        action,
-        actor=user,
-        target_type="user" if user else None,
-        target_id=user.id if user else None,
-        ip_address=client_ip(),
-        **values,
-    )
-
-
 def record_failed_login(login: str) -> None:
     audit("auth.login_failed", None, after={"login": login[:100]})
 
@@ -85,7 +73,7 @@ def record_failed_login(login: str) -> None:
 def register(*, email: str, username: str, password: str) -> User:
     """A new, active, not yet confirmed account (the caller commits and signs it in)."""
     user = UserRepository(db.session).create_user(email=email, username=username, password=password)
-    audit("auth.registered", user, after={"email": user.email, "username": user.username})
+    audit("auth.registered", user, user, after={"email": user.email, "username": user.username})
     return user
 
 
@@ -93,7 +81,7 @@ def change_password(user: User, password: str) -> None:
     """Set a new password and end ``user``'s other sessions (this one stays signed in)."""
     user.set_password(password)
     end_other_sessions(user)
-    audit("account.password_changed", user)
+    audit("account.password_changed", user, user)
 
 
 def reset_password(user: User, password: str) -> None:
@@ -105,19 +93,21 @@ def reset_password(user: User, password: str) -> None:
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
     end_all_sessions(user)
-    audit("auth.password_reset", user)
+    audit("auth.password_reset", user, user)
 
 
 def confirm_email(user: User) -> None:
     UserRepository(db.session).update(user, email_confirmed_at=utcnow())
-    audit("auth.email_confirmed", user, after={"email": user.email})
+    audit("auth.email_confirmed", user, user, after={"email": user.email})
 
 
 def change_email(user: User, email: str) -> str:
     """Make the confirmed ``email`` the address of ``user``; returns the previous one."""
     previous = user.email
     UserRepository(db.session).update(user, email=email, email_confirmed_at=utcnow())
-    audit("account.email_changed", user, before={"email": previous}, after={"email": user.email})
+    audit(
+        "account.email_changed", user, user, before={"email": previous}, after={"email": user.email}
+    )
     return previous
 
 
@@ -126,6 +116,7 @@ def rename(user: User, username: str) -> None:
     UserRepository(db.session).update(user, username=username)
     audit(
         "account.username_changed",
+        user,
         user,
         before={"username": previous},
         after={"username": username},
@@ -137,7 +128,10 @@ def delete_account(user: User) -> None:
     users = UserRepository(db.session)
     items, posts = users.content_counts(user.id)
     audit(
-        "account.deleted", user, before={"username": user.username, "items": items, "posts": posts}
+        "account.deleted",
+        user,
+        user,
+        before={"username": user.username, "items": items, "posts": posts},
     )
     users.delete(user)
     logout_user()

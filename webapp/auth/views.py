@@ -24,7 +24,7 @@ from webapp.auth.emails import (
     send_password_changed,
     send_reset,
 )
-from webapp.auth.forms import TAKEN, ForgotForm, LoginForm, RegisterForm, ResetForm
+from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
 from webapp.auth.login import signed_in_row
 from webapp.auth.tokens import (
@@ -102,34 +102,24 @@ def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("account.index"))
     form = RegisterForm(next=request.args.get("next", ""))
-    if form.validate_on_submit():
-        users = UserRepository(db.session)
-        if users.email_taken(form.email.data):
-            form.email.errors.append(TAKEN["email"])
-        if users.username_taken(form.username.data):
-            form.username.errors.append(TAKEN["username"])
-        if not (form.email.errors or form.username.errors):
-            try:
-                user = services.register(
-                    email=form.email.data, username=form.username.data, password=form.password.data
-                )
-                services.start_session(user)
-                db.session.commit()
-            except IntegrityError as error:
-                # Someone took the email or username between our check and our insert.
-                db.session.rollback()
-                field = users.unique_field(error)
-                if field is None:
-                    raise
-                logout_user()
-                session.clear()
-                form[field].errors.append(TAKEN[field])
-            else:
-                sent = send_confirmation(user)
-                flash(f"Welcome, {user.username}! Your account is ready.", "success")
-                if sent:
-                    flash(f"We sent a link to {user.email}: follow it to confirm it.", "info")
-                return redirect_next("account.index")
+    if form.validate_on_submit() and form.check_unique():
+        try:
+            user = services.register(
+                email=form.email.data, username=form.username.data, password=form.password.data
+            )
+            services.start_session(user)
+            db.session.commit()
+        except IntegrityError as error:
+            db.session.rollback()
+            form.report_taken(error)  # someone took the email or username just now
+            logout_user()
+            session.clear()
+        else:
+            sent = send_confirmation(user)
+            flash(f"Welcome, {user.username}! Your account is ready.", "success")
+            if sent:
+                flash(f"We sent a link to {user.email}: follow it to confirm it.", "info")
+            return redirect_next("account.index")
     return render_template("auth/register.html", form=form)
 
 

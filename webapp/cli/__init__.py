@@ -57,7 +57,7 @@ def create_admin(email: str | None, username: str | None, password: str | None) 
         raise click.BadParameter(str(error), param_hint="password") from error
 
     users = UserRepository(db.session)
-    if users.get_by_email(email) or users.get_by_username(username):
+    if users.email_taken(email) or users.username_taken(username):
         raise click.ClickException("A user with that email or username already exists.")
     users.create_user(
         email=email,

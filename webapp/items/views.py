@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import db, login_manager
 from webapp.items.forms import ItemEditForm, ItemForm
 from webapp.models import Item
 from webapp.repositories import ItemRepository
+from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("items", __name__, url_prefix="/items")
@@ -65,28 +65,22 @@ def detail(item_id: int) -> ResponseReturnValue:
 def edit(item_id: int) -> ResponseReturnValue:
     items = ItemRepository(db.session)
     item = owned_item_or_404(item_id)
-    # The form carries the version it was opened at; a POST takes only what was sent.
-    form = ItemEditForm() if request.method == "POST" else ItemEditForm(obj=item)
+    form = ItemEditForm.for_item(item)
     if form.validate_on_submit():
-        try:
-            items.update_at_version(
-                item,
-                form.version.data,
-                title=form.title.data,
-                description=form.description.data or None,
-            )
-            db.session.commit()
-        except StaleDataError:
-            db.session.rollback()
-            saved = items.get_for_owner(item_id, current_user.id)
-            if saved is None:
-                flash("That item was deleted while you were editing it.", "warning")
-                return redirect(url_for("items.index"))
-            form.version.carry(saved.version)
-            return render_template("items/form.html", form=form, item=saved, conflict=True), 409
-        flash(f"Item “{item.title}” saved.", "success")
-        return redirect(url_for("items.detail", item_id=item.id))
-    return render_template("items/form.html", form=form, item=item)
+        saved = save_edit(
+            form,
+            "item",
+            lambda version: items.update_at_version(
+                item, version, title=form.title.data, description=form.description.data or None
+            ),
+            lambda: items.get_for_owner(item_id, current_user.id),
+            saved=f"Item “{form.title.data}” saved.",
+            done=url_for("items.detail", item_id=item.id),
+            gone=url_for("items.index"),
+        )
+        if saved is not None:
+            return saved
+    return render_template("items/form.html", form=form, item=item, conflict=form.conflicted)
 
 
 @bp.route(f"/{ITEM_ID}/delete", methods=["GET", "POST"])

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from wtforms import Field, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as WTFormsValidationError
 
-from webapp.models import POST_BODY_MAX
+from webapp.models import POST_BODY_MAX, Post
 from webapp.validation import TAG_MAX_LENGTH, TAGS_PER_POST, ValidationError, parse_tags
 from webapp.web.forms import Form, VersionField, normalise_newlines, strip
 
@@ -24,6 +25,7 @@ class PostForm(Form):
             DataRequired("Give the post a title."),
             Length(max=POST_TITLE_MAX),
         ],
+        render_kw={"maxlength": POST_TITLE_MAX},
     )
     body = TextAreaField(
         "Body",
@@ -60,3 +62,14 @@ class PostForm(Form):
 class PostEditForm(PostForm):
     version = VersionField()
     submit = SubmitField("Save post")
+
+    @classmethod
+    def for_post(cls, post: Post) -> PostEditForm:
+        """The form to edit ``post``: filled from it when opened (with the version it is at);
+        a POST is judged on what it sent alone."""
+        if request.method == "POST":
+            return cls()
+        tags = ", ".join(tag.name for tag in post.tags)
+        return cls(
+            data={"title": post.title, "body": post.body, "tags": tags, "version": post.version}
+        )

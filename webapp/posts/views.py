@@ -8,13 +8,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import Row
-from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import db
 from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
+from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -45,20 +45,16 @@ def changeable_post(post_id: int) -> Post:
     return post
 
 
-def render_form(
-    form: PostForm, post: Post | None, status: int = 200, **context: Any
-) -> ResponseReturnValue:
+def render_form(form: PostForm, post: Post | None, **context: Any) -> ResponseReturnValue:
     """The write/edit page, with the existing tags offered as suggestions (a datalist)."""
-    suggestions = TagRepository(db.session).names()
-    html = render_template(
+    return render_template(
         "posts/form.html",
         form=form,
         post=post,
-        tag_suggestions=suggestions,
+        tag_suggestions=TagRepository(db.session).names(),
         tag_suggestions_id=TAG_SUGGESTIONS_ID,
         **context,
     )
-    return html, status
 
 
 def tag_filter() -> str:
@@ -109,38 +105,26 @@ def create() -> ResponseReturnValue:
 def edit(post_id: int) -> ResponseReturnValue:
     posts = PostRepository(db.session)
     post = changeable_post(post_id)
-    if request.method == "POST":
-        form = PostEditForm()
-    else:
-        form = PostEditForm(
-            data={
-                "title": post.title,
-                "body": post.body,
-                "tags": ", ".join(tag.name for tag in post.tags),
-                "version": post.version,
-            }
-        )
+    form = PostEditForm.for_post(post)
     if form.validate_on_submit():
-        try:
-            posts.update_post(
+        saved = save_edit(
+            form,
+            "post",
+            lambda version: posts.update_post(
                 post,
-                form.version.data,
+                version,
                 title=form.title.data,
                 body=form.body.data,
                 tag_names=form.tag_names,
-            )
-            db.session.commit()
-        except StaleDataError:
-            db.session.rollback()
-            saved = posts.get_with_relations(post_id)
-            if saved is None:
-                flash("That post was deleted while you were editing it.", "warning")
-                return redirect(url_for("posts.index"))
-            form.version.carry(saved.version)
-            return render_form(form, saved, 409, conflict=True)
-        flash(f"Post “{post.title}” saved.", "success")
-        return redirect(url_for("posts.detail", post_id=post.id))
-    return render_form(form, post)
+            ),
+            lambda: posts.get_with_relations(post_id),
+            saved=f"Post “{form.title.data}” saved.",
+            done=url_for("posts.detail", post_id=post.id),
+            gone=url_for("posts.index"),
+        )
+        if saved is not None:
+            return saved
+    return render_form(form, post, conflict=form.conflicted)
 
 
 @bp.route(f"/{POST_ID}/delete", methods=["GET", "POST"])

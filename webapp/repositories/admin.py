@@ -26,12 +26,13 @@ from sqlalchemy import (
     update,
 )
 
-from webapp.db.types import utcnow
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
 from webapp.models.user import USER_SEARCH_TEXT
+from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
+from webapp.repositories.users import username_is
 
 BULK_BATCH = 1_000
 # What the unique index on users holds, so ordering by it can use the index.
@@ -41,7 +42,7 @@ YES_NO = ("yes", "no")
 
 def _user_id_named(username: str) -> Any:
     """The id of the user called ``username`` (any case), as a subquery."""
-    return select(User.id).where(func.lower(User.username) == username.lower()).scalar_subquery()
+    return select(User.id).where(username_is(username)).scalar_subquery()
 
 
 # Each spec's ``columns`` are what its list page shows (``templates/admin/rows/<name>.html``).
@@ -321,13 +322,6 @@ class AdminRepository:
     def __init__(self, session: SessionLike) -> None:
         self.session = session
 
-    def owned_counts(self, user_id: int) -> tuple[int, int]:
-        """How many items and posts ``user_id`` has (they go with the user)."""
-        items = select(func.count()).select_from(Item).where(Item.owner_id == user_id)
-        posts = select(func.count()).select_from(Post).where(Post.author_id == user_id)
-        row = self.session.execute(select(items.scalar_subquery(), posts.scalar_subquery())).one()
-        return int(row[0]), int(row[1])
-
     def count_where(self, table: BulkTable, where: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(table.spec.entity).where(where)
         return self.session.scalar(stmt) or 0
@@ -356,7 +350,7 @@ class AdminRepository:
         id_column = table.spec.id_column
         where = and_(target, action.changes(actor.id))
         audit_action = f"admin.{table.target_type}.{action_name}"
-        now = utcnow()
+        names = [str(as_column(column).key) for column in table.snapshot]
         done, last_id = 0, 0
         while True:
             rows = self.session.execute(
@@ -369,23 +363,16 @@ class AdminRepository:
                 break
             ids = [row[0] for row in rows]
             last_id = ids[-1]
-            names = [as_column(column).key for column in table.snapshot]
-            self.session.execute(
-                insert(AuditEvent),
-                [
-                    {
-                        "created_at": now,
-                        "actor_id": actor.id,
-                        "actor_name": actor.username,
-                        "action": audit_action,
-                        "target_type": table.target_type,
-                        "target_id": row[0],
-                        "before": {n: _plain(v) for n, v in zip(names, row[1:], strict=True)},
-                        "after": dict(action.after) if action.after else None,
-                        "ip_address": ip_address,
-                    }
+            AuditRepository(self.session).record_many(
+                audit_action,
+                actor=actor,
+                target_type=table.target_type,
+                befores=[
+                    (row[0], {n: _plain(v) for n, v in zip(names, row[1:], strict=True)})
                     for row in rows
                 ],
+                after=dict(action.after) if action.after else None,
+                ip_address=ip_address,
             )
             entity = table.spec.entity
             if action.values is None:

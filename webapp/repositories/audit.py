@@ -1,8 +1,16 @@
+"""The audit log: who did what to which row, with the values before and after, and when.
+
+``_event`` is the one place an event's values are made: every event, one at a time
+(``record``) or a bulk action's many (``record_many``), names its actor as they are named
+now and never holds a secret.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from webapp.models import AuditEvent, User
 from webapp.repositories.base import BaseRepository
@@ -15,6 +23,27 @@ def _scrub(values: dict[str, Any] | None) -> dict[str, Any] | None:
     if values is None:
         return None
     return {k: v for k, v in values.items() if k not in SECRET_FIELDS}
+
+
+def _event(
+    action: str,
+    actor: User | None,
+    target_type: str | None,
+    target_id: int | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    ip_address: str | None,
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.username if actor else None,
+        "target_type": target_type,
+        "target_id": target_id,
+        "before": _scrub(before),
+        "after": _scrub(after),
+        "ip_address": ip_address,
+    }
 
 
 class AuditRepository(BaseRepository[AuditEvent]):
@@ -33,15 +62,26 @@ class AuditRepository(BaseRepository[AuditEvent]):
         ip_address: str | None = None,
     ) -> AuditEvent:
         return self.create(
-            action=action,
-            actor_id=actor.id if actor else None,
-            actor_name=actor.username if actor else None,
-            target_type=target_type,
-            target_id=target_id,
-            before=_scrub(before),
-            after=_scrub(after),
-            ip_address=ip_address,
+            **_event(action, actor, target_type, target_id, before, after, ip_address)
         )
+
+    def record_many(
+        self,
+        action: str,
+        *,
+        actor: User,
+        target_type: str,
+        befores: Iterable[tuple[int, dict[str, Any]]],
+        after: dict[str, Any] | None,
+        ip_address: str | None,
+    ) -> None:
+        """One event per row a bulk action changes (its id and values before), one INSERT."""
+        events = [
+            _event(action, actor, target_type, target_id, before, after, ip_address)
+            for target_id, before in befores
+        ]
+        if events:
+            self.session.execute(insert(AuditEvent), events)
 
     def latest(self, limit: int = 10) -> list[AuditEvent]:
         return list(

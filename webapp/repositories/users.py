@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -10,6 +10,16 @@ from webapp.models import Item, Post, User
 from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.base import BaseRepository, Page, contains
 from webapp.validation import USERNAME_RE
+
+
+def email_is(email: str) -> ColumnElement[bool]:
+    """Whose email is ``email``: addresses are stored lower-case, so compared so."""
+    return User.email == email.strip().lower()
+
+
+def username_is(username: str) -> ColumnElement[bool]:
+    """Whose username is ``username``, in any case (as the unique index on lower(username))."""
+    return func.lower(User.username) == username.strip().lower()
 
 
 class UserRepository(BaseRepository[User]):
@@ -29,12 +39,10 @@ class UserRepository(BaseRepository[User]):
         return user
 
     def get_by_email(self, email: str) -> User | None:
-        return self.session.scalar(select(User).where(User.email == email.strip().lower()))
+        return self.session.scalar(select(User).where(email_is(email)))
 
     def get_by_username(self, username: str) -> User | None:
-        return self.session.scalar(
-            select(User).where(func.lower(User.username) == username.strip().lower())
-        )
+        return self.session.scalar(select(User).where(username_is(username)))
 
     def get_by_login(self, identifier: str) -> User | None:
         """The user whose email or username is ``identifier``."""
@@ -71,13 +79,13 @@ class UserRepository(BaseRepository[User]):
     # -- Accounts ------------------------------------------------------------------------------
 
     def email_taken(self, email: str, *, exclude_id: int | None = None) -> bool:
-        stmt = select(User.id).where(User.email == email.strip().lower())
+        stmt = select(User.id).where(email_is(email))
         if exclude_id is not None:
             stmt = stmt.where(User.id != exclude_id)
         return self.session.scalar(stmt.limit(1)) is not None
 
     def username_taken(self, username: str, *, exclude_id: int | None = None) -> bool:
-        stmt = select(User.id).where(func.lower(User.username) == username.strip().lower())
+        stmt = select(User.id).where(username_is(username))
         if exclude_id is not None:
             stmt = stmt.where(User.id != exclude_id)
         return self.session.scalar(stmt.limit(1)) is not None
@@ -124,7 +132,5 @@ class UserRepository(BaseRepository[User]):
         if not USERNAME_RE.fullmatch(username):
             return None
         return self.session.scalar(
-            select(User).where(
-                func.lower(User.username) == username.lower(), User.is_active.is_(True)
-            )
+            select(User).where(username_is(username), User.is_active.is_(True))
         )
