@@ -1,4 +1,5 @@
-"""How the app reads what a request carries: integers (one parser for all of them)."""
+"""How the app reads what a request carries: integers (one parser for all of them) and query
+strings whose bytes are not UTF-8."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
+from werkzeug.test import EnvironBuilder
 
 from tests.factories import UserFactory
 from webapp.admin.params import parse_params
 from webapp.auth.login import load_user
 from webapp.repositories.admin import USER_LIST
 from webapp.repositories.keyset import DEFAULT_PER_PAGE
-from webapp.web.requests import INT_MAX, int_arg, page_arg, parse_int
+from webapp.web.requests import INT_MAX, FormRequest, int_arg, page_arg, parse_int
 
 # Digits that are not ASCII: ``str.isdigit`` is true for all of them, ``int`` takes the last
 # three (and refuses the first two with a ValueError).
@@ -108,3 +110,41 @@ def test_a_session_token_in_other_digits_names_no_one(
     with app.test_request_context(method="POST"):
         assert load_user(f"{uid}:{version}") is user
         assert load_user(spoil(uid, version)) is None
+
+
+# -- Query strings that are not UTF-8 -----------------------------------------------------------
+
+
+def _request(raw_query: bytes) -> FormRequest:
+    """A request whose query string holds ``raw_query`` as it came (WSGI: bytes as latin-1)."""
+    environ = EnvironBuilder(path="/posts/").get_environ()
+    environ["QUERY_STRING"] = raw_query.decode("latin-1")
+    return FormRequest(environ)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"q=%FF%FE", {"q": ["\ufffd\ufffd"]}),
+        (b"q=\xff\xfe", {"q": ["\ufffd\ufffd"]}),
+        (b"q=ab%FFcd&page=2", {"q": ["ab\ufffdcd"], "page": ["2"]}),
+        (b"q=ab\xffcd&page=2", {"q": ["ab\ufffdcd"], "page": ["2"]}),
+        (b"%FF=1", {"\ufffd": ["1"]}),
+        (b"\xff=1", {"\ufffd": ["1"]}),
+        (b"q=%E2%82", {"q": ["\ufffd"]}),  # a character cut short
+        # UTF-8, raw or percent-encoded, reads as it always did.
+        (b"q=caf%C3%A9+cr%C3%A8me", {"q": ["caf\u00e9 cr\u00e8me"]}),
+        (b"q=caf\xc3\xa9", {"q": ["caf\u00e9"]}),
+        (b"q=&tag=a&tag=b", {"q": [""], "tag": ["a", "b"]}),
+    ],
+)
+def test_query_string_bytes_that_are_not_utf8_read_as_replacement_characters(
+    raw: bytes, expected: dict[str, list[str]]
+) -> None:
+    assert _request(raw).args.to_dict(flat=False) == expected
+
+
+def test_the_app_reads_requests_with_its_request_class(app: Flask) -> None:
+    with app.test_request_context("/posts/?q=%FF"):
+        assert isinstance(request._get_current_object(), FormRequest)  # type: ignore[attr-defined]
+        assert request.args["q"] == "\ufffd"

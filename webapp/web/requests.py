@@ -1,5 +1,5 @@
 """Small helpers the blueprints share: safe redirects, integer and search arguments, client
-address; the app's request class and its route converters."""
+address; and the app's request class, which reads query strings and forms as UTF-8."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask, Request, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, ValidationError
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response
 
 from webapp.validation import has_control_chars, without_control_chars
@@ -108,13 +109,28 @@ class Utf8FormDataParser(FormDataParser):
     ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
         if mimetype != "application/x-www-form-urlencoded":
             return super().parse(stream, mimetype, content_length, options)
-        text = stream.read().decode("utf-8", "replace")
-        items = parse_qsl(text, keep_blank_values=True, errors="replace")
-        return stream, self.cls(items), self.cls()
+        return stream, self.cls(parse_utf8_pairs(stream.read())), self.cls()
+
+
+def parse_utf8_pairs(data: bytes) -> list[tuple[str, str]]:
+    """``a=1&b=2`` (a query string or an urlencoded body) as pairs of text; bytes that are not
+    UTF-8, raw or percent-encoded, become U+FFFD."""
+    text = data.decode("utf-8", "replace")
+    return parse_qsl(text, keep_blank_values=True, errors="replace")
 
 
 class FormRequest(Request):
+    """The app's request: query strings and urlencoded forms read as UTF-8, U+FFFD for the rest.
+
+    Werkzeug's ``args`` fails (a 500) on raw bytes that are not UTF-8, as a client or proxy
+    may pass them, and keeps ``%FF`` as the text ``"%FF"``. Here both read as forms do.
+    """
+
     form_data_parser_class = Utf8FormDataParser
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:
+        return self.parameter_storage_class(parse_utf8_pairs(self.query_string))
 
 
 class AsciiIntegerConverter(IntegerConverter):
