@@ -16,6 +16,7 @@ from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.repositories.posts import tag_names
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
+from webapp.web.deletes import delete_and_redirect
 from webapp.web.requests import page_arg, search_arg
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -152,9 +153,10 @@ def delete(post_id: int) -> ResponseReturnValue:
     """GET asks "Delete X?"; only the POST from that page deletes."""
     post = changeable_post(post_id)
     if request.method == "POST":
-        title = post.title
-        PostRepository(db.session).delete(post)
-        db.session.commit()
-        flash(f"Post “{title}” deleted.", "success")
-        return redirect(url_for("posts.index"))
+        return delete_and_redirect(
+            PostRepository(db.session),
+            post,
+            name=f"Post “{post.title}”",
+            done=url_for("posts.index"),
+        )
     return render_template("posts/delete.html", post=post)
