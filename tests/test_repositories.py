@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from webapp.extensions import db
-from webapp.models import Item, User
+from webapp.models import Item, Post, User, post_tags
 from webapp.models.post import split_tag_names as tag_names
 from webapp.repositories import (
     AuditRepository,
@@ -18,6 +19,7 @@ from webapp.repositories import (
     UserRepository,
     like_pattern,
 )
+from webapp.repositories.versioned import AlreadyDeleted
 
 
 def test_get_returns_the_row_or_none(app: Flask) -> None:
@@ -294,3 +296,23 @@ def test_audit_record_never_keeps_secrets(app: Flask) -> None:
     assert event.after == {"email": "b@example.com"}
     assert event.actor_name == "boss"
     assert [e.id for e in AuditRepository(db.session).latest()] == [event.id]
+
+
+def test_delete_of_a_row_someone_deleted_raises_already_deleted(app: Flask) -> None:
+    item = ItemFactory()
+    db.session.execute(delete(Item.__table__).where(Item.id == item.id))
+    with pytest.raises(AlreadyDeleted):
+        ItemRepository(db.session).delete(item)
+    db.session.rollback()
+
+
+def test_delete_of_a_row_edited_since_it_was_read_still_deletes(app: Flask) -> None:
+    """A delete asks "delete this?", not "delete this version": a newer version goes too."""
+    post = PostFactory(tags=[TagFactory()])
+    db.session.execute(
+        Post.__table__.update().where(Post.id == post.id).values(version=Post.version + 1)
+    )
+    PostRepository(db.session).delete(post)
+    db.session.expire_all()
+    assert db.session.get(Post, post.id) is None
+    assert db.session.scalar(select(func.count()).select_from(post_tags)) == 0

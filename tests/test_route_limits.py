@@ -80,6 +80,38 @@ def test_a_huge_id_is_a_404_not_a_500(
     assert "Page not found" in response.get_data(as_text=True)
 
 
+# Each maps ASCII digits to another script's: ``int`` reads all of these as the number they show.
+OTHER_DIGITS = {
+    "arabic-indic": str.maketrans("0123456789", "".join(chr(0x0660 + n) for n in range(10))),
+    "full-width": str.maketrans("0123456789", "".join(chr(0xFF10 + n) for n in range(10))),
+}
+
+
+@pytest.mark.parametrize("digits", sorted(OTHER_DIGITS))
+@pytest.mark.parametrize(("endpoint", "method", "rule"), INT_RULES)
+def test_an_id_in_other_digits_is_a_404(
+    client: CSRFClient, auth: AuthActions, endpoint: str, method: str, rule: str, digits: str
+) -> None:
+    """``/items/`` and an Arabic-Indic three is not item 3: no page of ours writes that URL."""
+    admin = auth.login(UserFactory(username="root", email="root@example.com", is_admin=True))
+    rows = {
+        "user_id": admin,
+        "item_id": ItemFactory(owner=admin),
+        "post_id": PostFactory(author=admin),
+        "tag_id": TagFactory(),
+    }
+    db.session.commit()
+    (name,) = re.findall(r"<int[^:]*:(\w+)>", rule)
+    row_id = str(rows[name].id)
+    ascii_url = re.sub(r"<[^<>]+>", row_id, rule)
+    url = re.sub(r"<[^<>]+>", row_id.translate(OTHER_DIGITS[digits]), rule)
+    if method == "GET":  # the row is there: its own URL finds it
+        assert client.get(ascii_url).status_code in {200, 302}, ascii_url
+    response = client.open(url, method=method, data={} if method == "POST" else None)
+    assert response.status_code == 404, url
+    assert "Page not found" in response.get_data(as_text=True)
+
+
 # -- Page numbers and page sizes ----------------------------------------------------------------
 
 
@@ -147,7 +179,13 @@ PAGE_ARGS = [
     {"page": "999999999"},  # past the end: the last page
     {"page": "abc"},
     {"page": "1e3"},
-    {"page": "\u0661"},  # an Arabic-Indic digit one: isdigit() says yes, int() agrees
+    # Digits that are not ASCII are nonsense too: isdigit() says yes to all of them, int()
+    # refuses a superscript (once a 500) and reads the others as the number they show.
+    {"page": "\u00b2"},  # superscript two
+    {"page": "\u0662"},  # Arabic-Indic two
+    {"page": "\uff12"},  # full-width two
+    {"per_page": "\u00b9\u2070\u2070"},  # superscript 100
+    {"per_page": "\u0665\u0660"},  # Arabic-Indic 50
     {"per_page": str(10**9)},
     {"per_page": "-5"},
     {"per_page": "abc"},

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Flask
 
 from webapp.config import load_config
-from webapp.web.requests import FormRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,9 +20,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.request_class = FormRequest
     app.config.from_mapping(load_config(Path(app.instance_path), test_config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_requests(app)  # before the blueprints: their routes use its converters
     register_security(app)
     register_extensions(app)
     register_blueprints(app)
@@ -34,6 +33,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_request_log(app)
     register_proxy_fix(app)  # after the request log: the proxy fix must wrap it from outside
     return app
+
+
+def register_requests(app: Flask) -> None:
+    from webapp.web.requests import register
+
+    register(app)
 
 
 def register_security(app: Flask) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.extensions import db, limiter, login_manager
+from webapp.repositories.versioned import AlreadyDeleted
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: (
@@ -33,6 +34,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
 # Headers of the original error response that the rendered page must keep.
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 RETRY_AFTER_SECONDS = 5
+ALREADY_DELETED = "Someone else deleted this a moment ago: there is nothing left to delete."
 
 
 def rollback_quietly() -> None:
@@ -124,6 +126,14 @@ def handle_database_error(error: DBAPIError) -> Response:
     return response
 
 
+def handle_already_deleted(error: AlreadyDeleted) -> Response:
+    """A delete whose row another request deleted first, where its view did not say so itself:
+    nothing of this request is kept, and the answer is that the row is not there (404)."""
+    rollback_quietly()
+    return render_error(404, ALREADY_DELETED)
+
+
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(AlreadyDeleted, handle_already_deleted)
     app.register_error_handler(DBAPIError, handle_database_error)

@@ -27,6 +27,7 @@ from webapp.models import User
 from webapp.repositories.admin import AdminRepository
 from webapp.repositories.keyset import ListRepository
 from webapp.web.csv_export import iter_csv
+from webapp.web.requests import parse_int
 
 MAX_SELECTED = 1_000
 
@@ -45,8 +46,8 @@ def show_list(table: AdminTable) -> ResponseReturnValue:
 
 
 def _selected_ids(values: list[str]) -> list[int]:
-    ids = {int(v) for v in values if v.isdigit() and len(v) < 10 and int(v) <= 2_147_483_647}
-    return sorted(ids)[:MAX_SELECTED]
+    parsed = (parse_int(value, minimum=1) for value in values)
+    return sorted({n for n in parsed if n is not None})[:MAX_SELECTED]
 
 
 def _no_selection(table: AdminTable, sent: list[str]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from webapp.repositories.keyset import DEFAULT_PER_PAGE, Cursor, ListParams, ListSpec
 from webapp.validation import without_control_chars
+from webapp.web.requests import parse_int
 
 PER_PAGE_CHOICES = (DEFAULT_PER_PAGE, 50, 100)
 MAX_TEXT_ARG = 100
@@ -34,8 +35,7 @@ def parse_params(spec: ListSpec, args: Mapping[str, str]) -> ListParams:
         sort = spec.default_sort
     direction = args.get("dir", "")
     desc = direction == "desc" if direction in {"asc", "desc"} else _default_desc(spec, sort)
-    per_page_text = args.get("per_page", "")
-    per_page = int(per_page_text) if per_page_text.isdigit() and len(per_page_text) < 5 else 0
+    per_page = parse_int(args.get("per_page"))
     if per_page not in PER_PAGE_CHOICES:
         per_page = DEFAULT_PER_PAGE
     filters = {}

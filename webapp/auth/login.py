@@ -8,8 +8,7 @@ from flask_login import current_user
 from webapp.extensions import db, login_manager
 from webapp.models import User
 from webapp.repositories import UserRepository
-
-USER_ID_MAX = 2_147_483_647
+from webapp.web.requests import parse_int
 
 
 def load_user(token: str) -> User | None:
@@ -20,18 +19,14 @@ def load_user(token: str) -> User | None:
     session's ``User`` row on every request, so a view that changes the signed-in user gets
     the same object back from ``UserRepository.get`` without another query.
     """
-    user_id, _, version = token.partition(":")
-    if not (is_number(user_id) and is_number(version)) or int(user_id) > USER_ID_MAX:
+    id_text, _, version_text = token.partition(":")
+    user_id, version = parse_int(id_text, minimum=1), parse_int(version_text)
+    if user_id is None or version is None:
         return None
-    user = UserRepository(db.session).get(int(user_id))
-    if user is None or not user.is_active or user.session_version != int(version):
+    user = UserRepository(db.session).get(user_id)
+    if user is None or not user.is_active or user.session_version != version:
         return None
     return user
-
-
-def is_number(text: str) -> bool:
-    """ASCII digits only, and not too many of them (``"²".isdigit()`` is true)."""
-    return text.isascii() and text.isdigit() and len(text) <= 10
 
 
 def signed_in_row() -> User:

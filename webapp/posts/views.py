@@ -14,6 +14,7 @@ from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
+from webapp.web.deletes import delete_and_redirect
 from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
@@ -133,9 +134,10 @@ def delete(post_id: int) -> ResponseReturnValue:
     """GET asks "Delete X?"; only the POST from that page deletes."""
     post = changeable_post(post_id)
     if request.method == "POST":
-        title = post.title
-        PostRepository(db.session).delete(post)
-        db.session.commit()
-        flash(f"Post “{title}” deleted.", "success")
-        return redirect(url_for("posts.index"))
+        return delete_and_redirect(
+            PostRepository(db.session),
+            post,
+            name=f"Post “{post.title}”",
+            done=url_for("posts.index"),
+        )
     return render_template("posts/delete.html", post=post)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar, cast
 
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import Base
@@ -16,6 +17,10 @@ class Versioned(Protocol):
 
 
 V = TypeVar("V", bound=Base)
+
+
+class AlreadyDeleted(LookupError):
+    """The row a delete was meant for is gone: someone else deleted it first."""
 
 
 class VersionedRepository(BaseRepository[V]):
@@ -37,3 +42,25 @@ class VersionedRepository(BaseRepository[V]):
         """
         self.check_version(obj, version)
         return self.update(obj, **changes)
+
+    def delete(self, obj: V) -> None:
+        """Delete ``obj`` at whatever version it is now; ``AlreadyDeleted`` if it is gone.
+
+        The row is locked and read afresh first (``FOR UPDATE`` on PostgreSQL). Of two deletes
+        of one row the second then waits for the first to commit and finds nothing, where the
+        ORM's version-checked DELETE would match no row and fail (``StaleDataError``). An edit
+        saved in between does not stop a delete: the page asked "delete this?", not "delete
+        this version of it". Reading afresh also unloads the row's collections, which the
+        database's ``ON DELETE CASCADE`` clears.
+        """
+        row = cast(Versioned, obj)
+        model = self.model
+        current: V | None = self.session.scalar(
+            select(model)
+            .where(model.id == row.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if current is None:
+            raise AlreadyDeleted(f"{model.__name__} {row.id} was deleted by someone else")
+        super().delete(current)

@@ -22,6 +22,7 @@ from wtforms.validators import ValidationError as WTFormsValidationError
 from wtforms.widgets import HiddenInput
 
 from webapp.validation import ValidationError, has_control_chars
+from webapp.web.requests import parse_int
 
 UNPROCESSABLE = 422
 HTTP_CONFLICT = 409
@@ -88,6 +89,15 @@ class VersionField(IntegerField):
         )
         kwargs.setdefault("invalid_value_message", STALE_FORM)
         super().__init__(label, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Only ASCII digits, as the form wrote them (``int`` would also take other scripts')."""
+        if not valuelist:
+            return
+        version = parse_int(valuelist[0], minimum=1)
+        if version is None:
+            raise ValueError(STALE_FORM)
+        self.data = version
 
     def carry(self, version: int) -> None:
         """Carry ``version`` from now on (after a conflict: the version that was saved)."""
