@@ -377,7 +377,10 @@ def test_session_cookie_is_httponly_and_samesite_lax(client: FlaskClient, user: 
     assert not [h for h in client.get("/").headers.getlist("Set-Cookie") if "remember" in h]
 
 
-@pytest.mark.parametrize("app_config", [{"ENV": "production"}])
+PRODUCTION = {"ENV": "production", "SITE_URL": "https://localhost", "TRUSTED_HOSTS": ["localhost"]}
+
+
+@pytest.mark.parametrize("app_config", [PRODUCTION])
 def test_production_cookies_are_secure(client: FlaskClient, user: User) -> None:
     response = sign_in(client, "alice", remember="y")
     for name in ("session", "remember_token"):
@@ -912,31 +915,3 @@ def test_the_429_page_says_when_to_retry(client: FlaskClient) -> None:
     assert 3500 < seconds <= 3601
     assert "You can try again in 60 minutes, at " in text(response)
     assert 'class="site-header"' in text(response)
-
-
-def test_a_forged_host_cannot_redirect_a_reset_link(
-    app: Flask, client: FlaskClient, user: User, mailbox: Mailbox
-) -> None:
-    """Links in emails come from the request's host; with TRUSTED_HOSTS set, a forged one is
-    refused before anything is sent."""
-    app.config["TRUSTED_HOSTS"] = ["localhost"]
-    forged = client.post(
-        "/auth/forgot", data={"email": "alice@example.com"}, headers={"Host": "evil.example"}
-    )
-    assert forged.status_code == 400
-    assert "does not answer to that host name" in text(forged)
-    assert mailbox.messages == []
-    client.post("/auth/forgot", data={"email": "alice@example.com"})
-    assert mailbox.link("alice@example.com", path_only=False).startswith(
-        "http://localhost/auth/reset/"
-    )
-
-
-def test_trusted_hosts_come_from_the_environment(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from webapp.config import load_config
-
-    monkeypatch.setenv("TRUSTED_HOSTS", "webapp.example.com, www.webapp.example.com")
-    config = load_config(tmp_path, None)
-    assert config["TRUSTED_HOSTS"] == ["webapp.example.com", "www.webapp.example.com"]

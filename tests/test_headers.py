@@ -38,11 +38,13 @@ def production_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str) ->
     monkeypatch.setenv("WEBAPP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", key)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+    monkeypatch.setenv("SITE_URL", "https://webapp.example.com")
+    monkeypatch.setenv("TRUSTED_HOSTS", "webapp.example.com")
 
 
 def test_production_sends_hsts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     production_env(monkeypatch, tmp_path, STRONG_KEY)
-    response = create_app().test_client().get("/healthz")
+    response = create_app().test_client().get("/healthz", headers={"Host": "webapp.example.com"})
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
@@ -63,6 +65,8 @@ def test_production_refuses_debug_and_insecure_cookies() -> None:
             "SESSION_COOKIE_SECURE": False,
             "REMEMBER_COOKIE_SECURE": True,
             "SESSION_COOKIE_HTTPONLY": True,
+            "SITE_URL": "https://webapp.example.com",
+            "TRUSTED_HOSTS": ["webapp.example.com"],
         }
     )
     assert problems == [
@@ -78,3 +82,37 @@ def test_a_good_production_configuration_passes(
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert deployment_problems(app.config) == []
+
+
+@pytest.mark.parametrize(
+    ("trusted", "problem"),
+    [
+        ("webapp.example.com", False),
+        ("www.webapp.example.com,webapp.example.com", False),
+        (".example.com", False),  # a leading dot trusts every subdomain
+        ("www.webapp.example.com", True),
+        ("example.com", True),
+    ],
+)
+def test_production_refuses_a_site_url_outside_trusted_hosts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trusted: str, problem: bool
+) -> None:
+    production_env(monkeypatch, tmp_path, STRONG_KEY)
+    monkeypatch.setenv("TRUSTED_HOSTS", trusted)
+    if not problem:
+        assert create_app().config["SITE_URL"] == "https://webapp.example.com"
+        return
+    with pytest.raises(ConfigError, match=r"TRUSTED_HOSTS must include the host of SITE_URL"):
+        create_app()
+
+
+def test_a_production_app_answers_only_its_trusted_hosts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    production_env(monkeypatch, tmp_path, STRONG_KEY)
+    client = create_app().test_client()
+    assert client.get("/healthz", headers={"Host": "webapp.example.com"}).status_code == 200
+    refused = client.get("/healthz", headers={"Host": "evil.example"})
+    assert refused.status_code == 400
+    assert "does not answer to that host name" in refused.get_data(as_text=True)
+    assert refused.headers["Strict-Transport-Security"].startswith("max-age=31536000")

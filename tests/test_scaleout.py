@@ -171,6 +171,9 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         "WEBAPP_ENV": "production",
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
+        # The instances are reached as 127.0.0.1:<port>; production answers no other host.
+        "SITE_URL": "https://127.0.0.1",
+        "TRUSTED_HOSTS": "127.0.0.1",
         **extra,
     }
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, g, make_response, render_template
+from flask import Flask, Response, current_app, g, make_response, render_template, request
+from flask.globals import request_ctx
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.extensions import db, limiter, login_manager
+from webapp.web.site_url import site_adapter
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: (
@@ -30,6 +32,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
         "The site cannot reach its database just now. Please try again in a moment.",
     ),
 }
+UNTRUSTED_HOST = "This site does not answer to that host name. Check the address and try again."
 # Headers of the original error response that the rendered page must keep.
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 RETRY_AFTER_SECONDS = 5
@@ -74,17 +77,15 @@ def rate_limit_message(limit_text: str | None) -> str:
 def handle_http_exception(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    message = rate_limit_message(error.description) if error.code == 429 else None
     if isinstance(error, SecurityError):
-        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in our layout.
-        return Response(
-            "Bad request: this site does not answer to that host name.\n",
-            400,
-            mimetype="text/plain",
-        )
+        # A Host outside TRUSTED_HOSTS: Flask made no URL adapter for it. The page's links are
+        # relative (the request's mount point), so bind one to SITE_URL to draw the layout.
+        request_ctx.url_adapter = site_adapter(script_name=request.script_root)
+        message = UNTRUSTED_HOST
     if error.code >= 500:
         # Nothing half-written survives an error: the request's transaction goes.
         rollback_quietly()
-    message = rate_limit_message(error.description) if error.code == 429 else None
     response = render_error(error.code, message)
     original = error.get_response()
     for name in KEPT_HEADERS:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response
 
 from webapp.config import DEV_SECRET_KEY, ConfigError
@@ -54,6 +56,13 @@ def deployment_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("SESSION_COOKIE_HTTPONLY must be on.")
     if not config.get("WTF_CSRF_ENABLED", True):
         problems.append("CSRF protection must be on.")
+    site_host = urlsplit(config.get("SITE_URL") or "").netloc
+    trusted = config.get("TRUSTED_HOSTS")
+    if site_host and trusted and not host_is_trusted(site_host, trusted):
+        problems.append(
+            f"TRUSTED_HOSTS must include the host of SITE_URL ({site_host}): the links the "
+            "site emails would be refused."
+        )
     return problems
 
 
