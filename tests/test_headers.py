@@ -3,10 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 
+from tests.account_helpers import sign_in
+from tests.factories import ItemFactory
+from tests.helpers import AuthActions
 from webapp import create_app
 from webapp.config import ConfigError
+from webapp.models import User
 from webapp.web.headers import deployment_problems
 
 STRONG_KEY = "kJ3n9Qx7Vw2pLz8Rt5Ym4Hc6Bd1Fg0Se-AaUuIiOo"
@@ -116,3 +121,92 @@ def test_a_production_app_answers_only_its_trusted_hosts(
     assert refused.status_code == 400
     assert "does not answer to that host name" in refused.get_data(as_text=True)
     assert refused.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+# --- caches -----------------------------------------------------------------------------------
+
+PRIVATE = "private, no-store"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/posts/",
+        "/account/",
+        "/account/edit",
+        "/account/export",
+        "/items/",
+        "/items/1",
+        "/users/alice",
+        "/admin/",
+        "/admin/users",
+        "/admin/audit",
+        "/no-such-page",
+    ],
+)
+def test_every_answer_to_a_signed_in_user_is_kept_out_of_caches(
+    client: FlaskClient, auth: AuthActions, user: User, admin_user: User, path: str
+) -> None:
+    ItemFactory(owner=user)
+    auth.login(admin_user if path.startswith("/admin/") else user)
+    response = client.get(path)
+    assert response.status_code in {200, 404}
+    assert response.headers["Cache-Control"] == PRIVATE
+    assert response.headers.getlist("Cache-Control") == [PRIVATE]
+
+
+@pytest.mark.parametrize("path", ["/", "/posts/", "/tags/", "/users/alice", "/no-such-page"])
+def test_public_pages_for_anonymous_visitors_keep_their_headers(
+    client: FlaskClient, user: User, path: str
+) -> None:
+    response = client.get(path)
+    assert "Cache-Control" not in response.headers
+    assert "Set-Cookie" not in response.headers
+
+
+def test_static_files_keep_their_long_cache_for_signed_in_users(
+    app: Flask, client: FlaskClient, auth: AuthActions, user: User
+) -> None:
+    auth.login(user)
+    with app.test_request_context():
+        stylesheet = url_for("static", filename="css/site.css")
+    response = client.get(stylesheet)
+    response.close()
+    assert response.status_code == 200
+    cache = response.cache_control
+    assert (cache.public, cache.max_age, cache.immutable, cache.no_store) == (
+        True,
+        365 * 24 * 3600,
+        True,
+        False,
+    )
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("remember", ["", "y"])
+def test_signing_in_and_out_is_not_cached(client: FlaskClient, user: User, remember: str) -> None:
+    signed_in = (
+        sign_in(client, "alice", remember=remember) if remember else sign_in(client, "alice")
+    )
+    assert signed_in.status_code == 302
+    assert signed_in.headers.getlist("Set-Cookie")
+    assert signed_in.headers["Cache-Control"] == PRIVATE
+
+    signed_out = client.post("/auth/logout", data={})
+    assert signed_out.status_code == 302
+    assert signed_out.headers.getlist("Set-Cookie")  # a new, signed-out session
+    assert signed_out.headers["Cache-Control"] == PRIVATE
+
+
+def test_an_anonymous_page_that_sets_a_cookie_is_not_cached(client: FlaskClient) -> None:
+    """The sign-in form starts a session for its CSRF token: a shared cache must not hand
+    that cookie to the next visitor. Once the session is settled, nothing is set any more."""
+    responses = [client.get("/auth/login") for _ in range(3)]
+    assert responses[0].headers.getlist("Set-Cookie")
+    assert "Set-Cookie" not in responses[-1].headers
+    for response in responses:
+        if "Set-Cookie" in response.headers:
+            assert response.headers["Cache-Control"] == PRIVATE
+        else:
+            assert "Cache-Control" not in response.headers
