@@ -15,6 +15,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Connection, Engine, event
 from werkzeug.test import TestResponse
 
+from webapp.auth.services import ACCOUNTS_NAMED
 from webapp.extensions import db
 from webapp.models import User
 
@@ -34,6 +35,7 @@ class CSRFClient(FlaskClient):
         # request would.
         if has_app_context():
             g.pop("_login_user", None)
+            g.pop(ACCOUNTS_NAMED, None)
             g.pop(self.application.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
             db.session.flush()
             db.session.expire_all()

@@ -286,9 +286,10 @@ def instances(
         **production_env(
             database.url.render_as_string(hide_password=False),
             RATELIMIT_STORAGE_URI=redis_url,
-            # Both sign-in limits at 10 a minute (one client, one account), so the count is easy
+            # Every sign-in limit at 10 a minute (one client, one account), so the count is easy
             # to follow in X-RateLimit-Remaining.
             RATELIMIT_LOGIN_ADDRESS="10 per minute",
+            RATELIMIT_LOGIN_ACCOUNT_ADDRESS="10 per minute",
             RATELIMIT_LOGIN_ACCOUNT="10 per minute",
             RATELIMIT_KEY_PREFIX=key_prefix,
             PROXY_FIX_HOPS="1",
