@@ -1,13 +1,15 @@
 """The admin console's rules: self-protection, the last admin, and an audit event per change.
 
-Each function changes rows through the repositories and records what it did; the view
-commits once afterwards.
+Each function changes rows through the repositories and records what it did; the view (or
+the command, for ``flask create-admin``) commits once afterwards.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from flask import has_request_context
 from sqlalchemy import ColumnElement
 
 from webapp.auth.services import end_all_sessions
@@ -24,6 +26,8 @@ from webapp.repositories.admin import AdminRepository, BulkTable
 from webapp.web.requests import client_ip
 
 USER_FIELDS = ("email", "username", "is_active", "is_admin")
+# The actor of a change made with a ``flask`` command (no username can contain a space).
+COMMAND_LINE = "command line"
 
 
 class RuleError(Exception):
@@ -32,20 +36,22 @@ class RuleError(Exception):
 
 def record(
     action: str,
-    actor: User,
+    actor: User | None,
     target: Any,
     *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
+    """Record an admin change; ``actor`` None is the command line (which has no address)."""
     AuditRepository(db.session).record(
         action,
         actor=actor,
+        actor_name=None if actor else COMMAND_LINE,
         target_type=type(target).__name__.lower(),
         target_id=target.id,
         before=before,
         after=after,
-        ip_address=client_ip(),
+        ip_address=client_ip() if has_request_context() else None,
     )
 
 
@@ -78,9 +84,22 @@ def check_user_change(actor: User, user: User, *, is_active: bool, is_admin: boo
         _check_admins_remain(actor, user)
 
 
-def create_user(actor: User, *, email: str, username: str, password: str, **flags: bool) -> User:
+def create_user(
+    actor: User | None,
+    *,
+    email: str,
+    username: str,
+    password: str,
+    email_confirmed_at: datetime | None = None,
+    **flags: bool,
+) -> User:
+    """A new user, audited; ``actor`` None is the command line (``flask create-admin``)."""
     user = UserRepository(db.session).create_user(
-        email=email, username=username, password=password, **flags
+        email=email,
+        username=username,
+        password=password,
+        email_confirmed_at=email_confirmed_at,
+        **flags,
     )
     record("admin.user.create", actor, user, after={f: getattr(user, f) for f in USER_FIELDS})
     return user

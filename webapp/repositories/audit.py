@@ -26,16 +26,18 @@ class AuditRepository(BaseRepository[AuditEvent]):
         action: str,
         *,
         actor: User | None = None,
+        actor_name: str | None = None,
         target_type: str | None = None,
         target_id: int | None = None,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         ip_address: str | None = None,
     ) -> AuditEvent:
+        """A new event; ``actor_name`` names an actor that is no user (the command line)."""
         return self.create(
             action=action,
             actor_id=actor.id if actor else None,
-            actor_name=actor.username if actor else None,
+            actor_name=actor.username if actor else actor_name,
             target_type=target_type,
             target_id=target_id,
             before=_scrub(before),
