@@ -40,6 +40,8 @@ BASE_TEST_CONFIG: dict[str, Any] = {
     "RATELIMIT_ENABLED": False,
     "RATELIMIT_STORAGE_URI": "memory://",
     "MAIL_SERVER": None,
+    # Not the test client's host (localhost): an emailed link shows where it was built.
+    "SITE_URL": "https://webapp.test",
 }
 
 

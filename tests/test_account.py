@@ -402,7 +402,7 @@ def test_download_my_data_as_json(client: FlaskClient, me: User) -> None:
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert response.headers["Content-Disposition"] == 'attachment; filename="webapp-alice.json"'
-    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "private, no-store"
     data = json.loads(response.get_data(as_text=True))
     assert data["account"] == {
         "id": me.id,

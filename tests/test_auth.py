@@ -335,7 +335,10 @@ def test_session_cookie_is_httponly_and_samesite_lax(client: FlaskClient, user: 
     assert not [h for h in client.get("/").headers.getlist("Set-Cookie") if "remember" in h]
 
 
-@pytest.mark.parametrize("app_config", [{"ENV": "production"}])
+PRODUCTION = {"ENV": "production", "SITE_URL": "https://localhost", "TRUSTED_HOSTS": ["localhost"]}
+
+
+@pytest.mark.parametrize("app_config", [PRODUCTION])
 def test_production_cookies_are_secure(client: FlaskClient, user: User) -> None:
     response = sign_in(client, "alice", remember="y")
     for name in ("session", "remember_token"):
@@ -814,13 +817,112 @@ def test_failed_sign_ins_are_limited_per_account_from_any_address(client: FlaskC
     assert post_from(client, "/auth/login", "10.0.0.3", login="bob").status_code == 422
 
 
-@pytest.mark.parametrize("app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT": "1 per minute"}])
+@pytest.mark.parametrize(
+    "app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT_ADDRESS": "1 per minute"}]
+)
 def test_successful_sign_ins_do_not_use_up_the_account_limit(app: Flask, user: User) -> None:
     for _ in range(2):
         assert sign_in(app.test_client(), "alice").status_code == 302
     client = app.test_client()
     assert sign_in(client, "alice", "wrong password").status_code == 422
     assert_limited(sign_in(client, "alice"))
+
+
+def sign_in_from(client: FlaskClient, address: str, login: str, password: str = PASSWORD) -> int:
+    response = post_from(client, "/auth/login", address, login=login, password=password)
+    return int(response.status_code)
+
+
+ATTACKER, OWNER = "198.51.100.66", "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    "app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT_ADDRESS": "3 per minute"}]
+)
+def test_email_and_username_count_against_one_account(client: FlaskClient, user: User) -> None:
+    """Five wrong passwords by email and five more by username are ten at one account."""
+    assert sign_in_from(client, ATTACKER, "alice@example.com", "wrong password 1") == 422
+    assert sign_in_from(client, ATTACKER, "ALICE", "wrong password 2") == 422
+    assert sign_in_from(client, ATTACKER, " Alice@Example.com ", "wrong password 3") == 422
+    assert sign_in_from(client, ATTACKER, "alice", "wrong password 4") == 429
+    assert sign_in_from(client, ATTACKER, "alice@example.com", "wrong password 5") == 429
+
+
+@pytest.mark.parametrize(
+    "app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT_ADDRESS": "3 per minute"}]
+)
+def test_the_owner_gets_in_from_another_address_while_the_guesser_stays_held_back(
+    app: Flask, user: User
+) -> None:
+    attacker, owner = app.test_client(), app.test_client()
+    for n in range(3):
+        assert sign_in_from(attacker, ATTACKER, "alice", f"guess {n}") == 422
+    assert sign_in_from(attacker, ATTACKER, "alice") == 429  # even the right password, there
+
+    assert sign_in_from(owner, OWNER, "alice@example.com") == 302
+    assert session_user(owner) == user.get_id()
+    assert reload(user).last_login_ip == OWNER
+
+    assert sign_in_from(attacker, ATTACKER, "alice", "guess 4") == 429
+    assert sign_in_from(attacker, ATTACKER, "alice@example.com") == 429
+    assert session_user(attacker) is None
+
+
+@pytest.mark.parametrize("app_config", [{**LIMITED, "RATELIMIT_LOGIN_ACCOUNT": "3 per hour"}])
+def test_guessing_from_many_addresses_is_capped_per_account_but_not_where_the_owner_signs_in(
+    app: Flask, user: User
+) -> None:
+    assert sign_in_from(app.test_client(), OWNER, "alice") == 302  # the owner's usual address
+    botnet = [f"192.0.2.{n}" for n in range(1, 6)]
+    statuses = [sign_in_from(app.test_client(), a, "alice", "guess") for a in botnet]
+    assert statuses == [422, 422, 422, 429, 429]
+    assert sign_in_from(app.test_client(), "192.0.2.99", "alice") == 429  # a new address
+    assert sign_in_from(app.test_client(), OWNER, "ALICE") == 302  # the usual one
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {
+            **LIMITED,
+            "RATELIMIT_LOGIN_ACCOUNT_ADDRESS": "2 per minute",
+            "RATELIMIT_LOGIN_ACCOUNT": "3 per hour",
+        }
+    ],
+)
+def test_an_unknown_name_is_limited_exactly_like_an_account(
+    client: FlaskClient, user: User
+) -> None:
+    def attempts(login: str) -> list[int]:
+        first = [sign_in_from(client, ATTACKER, login, "guess") for _ in range(3)]
+        return first + [sign_in_from(client, f"192.0.2.{n}", login, "guess") for n in range(3)]
+
+    assert attempts("alice") == attempts("nobody") == [422, 422, 429, 422, 429, 429]
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+@pytest.mark.parametrize("login", ["ali\x00ce", "x" * 10_000, "\ufffd", ""])
+def test_a_hostile_name_is_refused_beside_the_field_with_the_limits_on(
+    client: FlaskClient, user: User, login: str
+) -> None:
+    assert sign_in_from(client, ATTACKER, login) == 422
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+def test_the_limits_and_the_sign_in_look_the_account_up_once(
+    client: FlaskClient, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    original = UserRepository.get_by_login
+
+    def spy(self: UserRepository, identifier: str) -> User | None:
+        looked_up.append(identifier)
+        return original(self, identifier)
+
+    monkeypatch.setattr(UserRepository, "get_by_login", spy)
+    assert sign_in_from(client, ATTACKER, " Alice ", "wrong password") == 422
+    assert sign_in_from(client, OWNER, "alice") == 302
+    assert looked_up == ["alice", "alice"]  # once per request
 
 
 @pytest.mark.parametrize(
@@ -870,31 +972,3 @@ def test_the_429_page_says_when_to_retry(client: FlaskClient) -> None:
     assert 3500 < seconds <= 3601
     assert "You can try again in 60 minutes, at " in text(response)
     assert 'class="site-header"' in text(response)
-
-
-def test_a_forged_host_cannot_redirect_a_reset_link(
-    app: Flask, client: FlaskClient, user: User, mailbox: Mailbox
-) -> None:
-    """Links in emails come from the request's host; with TRUSTED_HOSTS set, a forged one is
-    refused before anything is sent."""
-    app.config["TRUSTED_HOSTS"] = ["localhost"]
-    forged = client.post(
-        "/auth/forgot", data={"email": "alice@example.com"}, headers={"Host": "evil.example"}
-    )
-    assert forged.status_code == 400
-    assert "does not answer to that host name" in text(forged)
-    assert mailbox.messages == []
-    client.post("/auth/forgot", data={"email": "alice@example.com"})
-    assert mailbox.link("alice@example.com", path_only=False).startswith(
-        "http://localhost/auth/reset/"
-    )
-
-
-def test_trusted_hosts_come_from_the_environment(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from webapp.config import load_config
-
-    monkeypatch.setenv("TRUSTED_HOSTS", "webapp.example.com, www.webapp.example.com")
-    config = load_config(tmp_path, None)
-    assert config["TRUSTED_HOSTS"] == ["webapp.example.com", "www.webapp.example.com"]

@@ -47,9 +47,57 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch: pytest.Mo
         create_app()
 
 
-def test_production_uses_secure_cookies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+PRODUCTION_ENV = {
+    "WEBAPP_ENV": "production",
+    "SECRET_KEY": "kJ3n9Qx7Vw2pLz8Rt5Ym4Hc6Bd1Fg0Se-AaUuIiOo",
+    "SITE_URL": "https://webapp.example.com",
+    "TRUSTED_HOSTS": "webapp.example.com",
+}
+
+
+@pytest.mark.parametrize("name", ["SITE_URL", "TRUSTED_HOSTS"])
+def test_production_refuses_to_start_without_site_url_or_trusted_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """As Django refuses to serve without ALLOWED_HOSTS; the message names the variable."""
+    for key, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+    create_app()  # complete: it starts
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigError, match=f"^{name} is not set.") as refused:
+        create_app()
+    assert f"export {name}" in str(refused.value)
+
+
+def test_every_missing_setting_is_named_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WEBAPP_ENV", "production")
+    for name in ("SECRET_KEY", "SITE_URL", "TRUSTED_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path, None)
+    lines = str(refused.value).splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["SECRET_KEY", "SITE_URL", "TRUSTED_HOSTS"]
+
+
+def test_site_url_is_required_outside_development_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBAPP_ENV", "staging")
     monkeypatch.setenv("SECRET_KEY", "x" * 50)
+    monkeypatch.delenv("SITE_URL", raising=False)
+    monkeypatch.delenv("TRUSTED_HOSTS", raising=False)
+    with pytest.raises(ConfigError, match="^SITE_URL is not set.*$"):
+        load_config(tmp_path, None)
+    monkeypatch.setenv("SITE_URL", "https://staging.example.com")
+    assert load_config(tmp_path, None)["TRUSTED_HOSTS"] is None  # required in production only
+
+
+def test_production_uses_secure_cookies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(key, value)
     config = load_config(tmp_path, None)
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["REMEMBER_COOKIE_SECURE"] is True

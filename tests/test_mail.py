@@ -142,7 +142,7 @@ def test_without_a_server_development_logs_the_message(
 def test_without_a_server_production_refuses_and_keeps_links_out_of_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_mail_app(ENV="production", TESTING=False)
+    app = make_mail_app(ENV="production", TESTING=False, TRUSTED_HOSTS=["webapp.test"])
     assert message_to(app) is False
     assert "MAIL_SERVER is not set: the message 'Greetings' to bob@example.com" in caplog.text
     assert "http://x.test/a" not in caplog.text

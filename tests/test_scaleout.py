@@ -171,6 +171,9 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         "WEBAPP_ENV": "production",
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
+        # The instances are reached as 127.0.0.1:<port>; production answers no other host.
+        "SITE_URL": "https://127.0.0.1",
+        "TRUSTED_HOSTS": "127.0.0.1",
         **extra,
     }
 
@@ -283,9 +286,10 @@ def instances(
         **production_env(
             database.url.render_as_string(hide_password=False),
             RATELIMIT_STORAGE_URI=redis_url,
-            # Both sign-in limits at 10 a minute (one client, one account), so the count is easy
+            # Every sign-in limit at 10 a minute (one client, one account), so the count is easy
             # to follow in X-RateLimit-Remaining.
             RATELIMIT_LOGIN_ADDRESS="10 per minute",
+            RATELIMIT_LOGIN_ACCOUNT_ADDRESS="10 per minute",
             RATELIMIT_LOGIN_ACCOUNT="10 per minute",
             RATELIMIT_KEY_PREFIX=key_prefix,
             PROXY_FIX_HOPS="1",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused outside development
+DEV_SITE_URL = "http://127.0.0.1:5000"  # where ``make run`` serves
+LAPTOP_ENVS = frozenset({"development", "testing"})
 
 
 class ConfigError(RuntimeError):
@@ -19,6 +22,28 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
+
+
+def normalise_site_url(value: str) -> str:
+    """``SITE_URL`` as links are built on it: ``scheme://host[:port][/prefix]``, no final slash."""
+    parts = urlsplit(value.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or not port_ok
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            "SITE_URL must be the site's public address, such as https://example.com or "
+            f"https://example.com/prefix, not {value!r}."
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -107,7 +132,36 @@ class Config:
     MAIL_PASSWORD: str | None = None
     MAIL_USE_TLS = False
     MAIL_FROM = "webapp <no-reply@localhost>"
+    # The site's public address (scheme, host, optional path prefix): links in emails.
+    SITE_URL: str | None = None
+    # The host names the site answers to; None answers any (development and testing only).
+    TRUSTED_HOSTS: list[str] | None = None
     PER_PAGE = 20
+
+
+def missing_settings(config: dict[str, Any]) -> list[str]:
+    """What the application refuses to start without, one message per missing setting."""
+    missing = []
+    if not config.get("SECRET_KEY"):
+        missing.append(
+            "SECRET_KEY is not set. Outside development the application refuses to start "
+            "without one: export SECRET_KEY to a long random value, e.g. "
+            '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
+        )
+    if not config.get("SITE_URL"):
+        missing.append(
+            "SITE_URL is not set. Outside development the application refuses to start "
+            "without it, as every link in an email is built on it: export SITE_URL to the "
+            "site's public address, e.g. SITE_URL=https://example.com."
+        )
+    if config.get("ENV") == "production" and not config.get("TRUSTED_HOSTS"):
+        missing.append(
+            "TRUSTED_HOSTS is not set. In production the application refuses to start "
+            "without it (as Django does without ALLOWED_HOSTS): export TRUSTED_HOSTS to the "
+            "comma-separated host names the site answers to, e.g. "
+            "TRUSTED_HOSTS=example.com,www.example.com."
+        )
+    return missing
 
 
 def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict[str, Any]:
@@ -134,8 +188,10 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_PASSWORD"] = env.get("MAIL_PASSWORD") or None
     config["MAIL_USE_TLS"] = _env_bool("MAIL_USE_TLS", False)
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
-    # The host names this site answers to. Links in emails are built from the request's Host
-    # header; set this in production so that a forged header is refused, not mailed out.
+    # The site's public address: every link in an email is built on it, never on the Host
+    # header of the request that caused the email.
+    config["SITE_URL"] = env.get("SITE_URL") or None
+    # The host names this site answers to (Flask's own setting): any other Host is refused.
     if env.get("TRUSTED_HOSTS"):
         config["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
     if test_config:
@@ -145,15 +201,13 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     if config["ENV"] == "production":
         config["SESSION_COOKIE_SECURE"] = True
         config["REMEMBER_COOKIE_SECURE"] = True
-    if not config.get("SECRET_KEY"):
-        if config["ENV"] in {"development", "testing"} or config.get("TESTING"):
-            config["SECRET_KEY"] = DEV_SECRET_KEY
-        else:
-            raise ConfigError(
-                "SECRET_KEY is not set. Outside development the application refuses to start "
-                "without one: export SECRET_KEY to a long random value, e.g. "
-                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
-            )
+    if config["ENV"] in LAPTOP_ENVS or config.get("TESTING"):
+        config["SECRET_KEY"] = config.get("SECRET_KEY") or DEV_SECRET_KEY
+        config["SITE_URL"] = config.get("SITE_URL") or DEV_SITE_URL
+    missing = missing_settings(config)
+    if missing:
+        raise ConfigError("\n".join(missing))
+    config["SITE_URL"] = normalise_site_url(config["SITE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if not (test_config and "SQLALCHEMY_ENGINE_OPTIONS" in test_config):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])

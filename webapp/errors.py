@@ -31,6 +31,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
         "The site cannot reach its database just now. Please try again in a moment.",
     ),
 }
+UNTRUSTED_HOST = "This site does not answer to that host name. Check the address and try again."
 # Headers of the original error response that the rendered page must keep.
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 RETRY_AFTER_SECONDS = 5
@@ -76,17 +77,15 @@ def rate_limit_message(limit_text: str | None) -> str:
 def handle_http_exception(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    message = rate_limit_message(error.description) if error.code == 429 else None
     if isinstance(error, SecurityError):
-        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in our layout.
-        return Response(
-            "Bad request: this site does not answer to that host name.\n",
-            400,
-            mimetype="text/plain",
-        )
+        # A Host outside TRUSTED_HOSTS: Flask builds no URLs for it, so no page in the
+        # layout; one that stands alone.
+        page = render_template("errors/untrusted_host.html", message=UNTRUSTED_HOST)
+        return make_response(page, 400)
     if error.code >= 500:
         # Nothing half-written survives an error: the request's transaction goes.
         rollback_quietly()
-    message = rate_limit_message(error.description) if error.code == 429 else None
     response = render_error(error.code, message)
     original = error.get_response()
     for name in KEPT_HEADERS:

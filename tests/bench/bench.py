@@ -284,6 +284,8 @@ def gunicorn(name: str, app: str, database_url: str, root: Path = ROOT) -> Itera
         "DATABASE_URL": database_url,
         "WEBAPP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "TRUSTED_HOSTS": "127.0.0.1",
         "RATELIMIT_ENABLED": "false",
         "WEB_CONCURRENCY": str(WORKERS),
         "GUNICORN_BIND": f"127.0.0.1:{port}",

@@ -71,6 +71,7 @@ def live_server(
     with app.app_context():
         db.create_all()
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["SITE_URL"] = f"http://127.0.0.1:{server.server_port}"  # the emailed links
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

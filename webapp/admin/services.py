@@ -1,11 +1,12 @@
 """The admin console's rules: self-protection, the last admin, and an audit event per change.
 
-Each function changes rows through the repositories and records what it did; the view
-commits once afterwards.
+Each function changes rows through the repositories and records what it did; the view (or
+the command, for ``flask create-admin``) commits once afterwards.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -59,9 +60,22 @@ def check_user_change(actor: User, user: User, *, is_active: bool, is_admin: boo
         _check_admins_remain(actor, user)
 
 
-def create_user(actor: User, *, email: str, username: str, password: str, **flags: bool) -> User:
+def create_user(
+    actor: User | None,
+    *,
+    email: str,
+    username: str,
+    password: str,
+    email_confirmed_at: datetime | None = None,
+    **flags: bool,
+) -> User:
+    """A new user, audited; ``actor`` None is the command line (``flask create-admin``)."""
     user = UserRepository(db.session).create_user(
-        email=email, username=username, password=password, **flags
+        email=email,
+        username=username,
+        password=password,
+        email_confirmed_at=email_confirmed_at,
+        **flags,
     )
     audit("admin.user.create", actor, user, after={f: getattr(user, f) for f in USER_FIELDS})
     return user

@@ -1,11 +1,10 @@
 """The messages accounts send: confirmation and reset links, and notices of changes.
 
-Sent after the request's commit, so a link never refers to state that was rolled back.
+Sent after the request's commit, so a link never refers to state that was rolled back. Every
+link is built on ``SITE_URL`` (``external_url``), whatever host the request named.
 """
 
 from __future__ import annotations
-
-from flask import url_for
 
 from webapp.auth.tokens import (
     CONFIRM_MAX_AGE_SECONDS,
@@ -15,6 +14,7 @@ from webapp.auth.tokens import (
 )
 from webapp.mail import send_mail
 from webapp.models import User
+from webapp.web.site_url import external_url
 
 
 def send_confirmation(user: User, email: str | None = None) -> bool:
@@ -26,7 +26,7 @@ def send_confirmation(user: User, email: str | None = None) -> bool:
         "auth/email/confirm.txt",
         user=user,
         is_change=email is not None and email != user.email,
-        link=url_for("auth.confirm", token=token, _external=True),
+        link=external_url("auth.confirm", token=token),
         hours=CONFIRM_MAX_AGE_SECONDS // 3600,
     )
 
@@ -38,7 +38,7 @@ def send_reset(user: User) -> bool:
         "Reset your password",
         "auth/email/reset.txt",
         user=user,
-        link=url_for("auth.reset", token=token, _external=True),
+        link=external_url("auth.reset", token=token),
         minutes=RESET_MAX_AGE_SECONDS // 60,
     )
 
@@ -51,7 +51,7 @@ def send_email_changed(user: User, previous: str) -> bool:
         "auth/email/email_changed.txt",
         user=user,
         previous=previous,
-        forgot=url_for("auth.forgot", _external=True),
+        forgot=external_url("auth.forgot"),
     )
 
 
@@ -61,5 +61,5 @@ def send_password_changed(user: User) -> bool:
         "Your password was changed",
         "auth/email/password_changed.txt",
         user=user,
-        forgot=url_for("auth.forgot", _external=True),
+        forgot=external_url("auth.forgot"),
     )

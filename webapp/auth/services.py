@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from flask_login import login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,8 +14,12 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.models.user import PASSWORD_METHOD
 from webapp.repositories import UserRepository
+from webapp.validation import EMAIL_MAX, has_control_chars
 from webapp.web.audit import audit
 from webapp.web.requests import client_ip
+
+# ``g`` key: the accounts this request looked up by email or username (see ``account_named``).
+ACCOUNTS_NAMED = "accounts_named"
 
 
 @cache
@@ -24,12 +28,27 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16), method=PASSWORD_METHOD)
 
 
+def account_named(login: str) -> User | None:
+    """The account whose email or username is ``login``, looked up once per request.
+
+    The sign-in limits key on it before the view runs, and the view then signs it in. A value
+    no form would accept (too long, control characters) names no account and is not looked up.
+    """
+    identifier = login.strip().lower()
+    if not identifier or len(identifier) > EMAIL_MAX or has_control_chars(identifier):
+        return None
+    found: dict[str, User | None] = g.setdefault(ACCOUNTS_NAMED, {})
+    if identifier not in found:
+        found[identifier] = UserRepository(db.session).get_by_login(identifier)
+    return found[identifier]
+
+
 def authenticate(login: str, password: str) -> User | None:
     """The active user whose email or username and password match, else ``None``.
 
     The same work is done whether or not the account exists (no user enumeration by timing).
     """
-    user = UserRepository(db.session).get_by_login(login)
+    user = account_named(login)
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None

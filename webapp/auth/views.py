@@ -25,7 +25,15 @@ from webapp.auth.emails import (
     send_reset,
 )
 from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
-from webapp.auth.limits import configured, failed_form, form_value, signed_in_user
+from webapp.auth.limits import (
+    configured,
+    failed_form,
+    form_value,
+    from_last_sign_in_address,
+    login_account,
+    login_account_at_address,
+    signed_in_user,
+)
 from webapp.auth.login import signed_in_row
 from webapp.auth.tokens import (
     RESET_MAX_AGE_SECONDS,
@@ -61,10 +69,17 @@ def _without_referrer(response: Response) -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(configured("RATELIMIT_LOGIN_ADDRESS"), methods=["POST"])
 @limiter.limit(
-    configured("RATELIMIT_LOGIN_ACCOUNT"),
-    key_func=form_value("login"),
+    configured("RATELIMIT_LOGIN_ACCOUNT_ADDRESS"),
+    key_func=login_account_at_address,
     methods=["POST"],
     deduct_when=failed_form,
+)
+@limiter.limit(
+    configured("RATELIMIT_LOGIN_ACCOUNT"),
+    key_func=login_account,
+    methods=["POST"],
+    deduct_when=failed_form,
+    exempt_when=from_last_sign_in_address,
 )
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:

@@ -8,6 +8,7 @@ import click
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from webapp.admin import services as admin_services
 from webapp.cli.seed import SeedSizes, seed_database
 from webapp.db.types import utcnow
 from webapp.extensions import db
@@ -59,7 +60,9 @@ def create_admin(email: str | None, username: str | None, password: str | None) 
     users = UserRepository(db.session)
     if users.email_taken(email) or users.username_taken(username):
         raise click.ClickException("A user with that email or username already exists.")
-    users.create_user(
+    # Through the admin console's own code, so that it is audited as the console's changes are.
+    admin_services.create_user(
+        None,
         email=email,
         username=username,
         password=password,

@@ -55,14 +55,17 @@ class AuditRepository(BaseRepository[AuditEvent]):
         action: str,
         *,
         actor: User | None = None,
+        actor_name: str | None = None,
         target_type: str | None = None,
         target_id: int | None = None,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         ip_address: str | None = None,
     ) -> AuditEvent:
+        """A new event; ``actor_name`` names an actor that is no user (the command line)."""
         return self.create(
-            **_event(action, actor, target_type, target_id, before, after, ip_address)
+            **_event(action, actor, target_type, target_id, before, after, ip_address),
+            actor_name=actor.username if actor else actor_name,
         )
 
     def record_many(

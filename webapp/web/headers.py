@@ -1,11 +1,19 @@
-"""Security headers on every response, and the production configuration check."""
+"""Security headers on every response, and the production configuration check.
+
+What one person may see stays out of shared caches (a proxy's, a CDN's) and out of the
+browser's store (the back button on a shared computer): every answer to a signed-in visitor,
+and every answer that sets or clears a cookie, is ``Cache-Control: private, no-store``.
+Anonymous visitors' pages keep their headers; static files keep their year-long cache.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, request, session
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response
 
 from webapp.config import DEV_SECRET_KEY, ConfigError
@@ -34,6 +42,9 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+PRIVATE = "private, no-store"
+# Where Flask-Login keeps the signed-in user's id in the session.
+SESSION_USER_KEY = "_user_id"
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -54,7 +65,28 @@ def deployment_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("SESSION_COOKIE_HTTPONLY must be on.")
     if not config.get("WTF_CSRF_ENABLED", True):
         problems.append("CSRF protection must be on.")
+    site_host = urlsplit(config.get("SITE_URL") or "").netloc
+    trusted = config.get("TRUSTED_HOSTS")
+    if site_host and trusted and not host_is_trusted(site_host, trusted):
+        problems.append(
+            f"TRUSTED_HOSTS must include the host of SITE_URL ({site_host}): the links the "
+            "site emails would be refused."
+        )
     return problems
+
+
+def keep_out_of_caches(response: Response) -> None:
+    """No cache may keep ``response`` or show it to anyone else (it is one person's)."""
+    response.headers["Cache-Control"] = PRIVATE
+
+
+def is_personal(response: Response) -> bool:
+    """True for a response to a signed-in visitor, other than a static file.
+
+    The session says who is signed in, so no user is loaded for this (a page that showed
+    the user has loaded them; one that did not, such as /healthz, needs no query for it).
+    """
+    return request.endpoint != "static" and SESSION_USER_KEY in session
 
 
 def check_deployment(app: Flask) -> None:
@@ -79,4 +111,6 @@ def register(app: Flask) -> None:
         # own, e.g. a looser CSP): setdefault per header would walk them once per header.
         present = {name.lower() for name, _ in response.headers}
         response.headers.extend([header for key, header in keyed if key not in present])
+        if is_personal(response):
+            keep_out_of_caches(response)
         return response

@@ -19,6 +19,8 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import safe_join
 
+from webapp.web.headers import keep_out_of_caches
+
 VERSION_ARG = "v"
 VERSION_LENGTH = 12
 
@@ -85,6 +87,11 @@ class SessionInterface(SecureCookieSessionInterface):
 
     The signing serializer is built once per set of keys, not on every request (building
     one serializes an empty dict to learn the serializer's kind).
+
+    A response that sets or clears a cookie (this session's, or Flask-Login's "remember me",
+    set just before) is kept out of every cache: a shared cache that stored it would hand the
+    cookie, and with it the session, to the next visitor. This runs after every
+    ``after_request`` hook, so it is the first place that sees all of a response's cookies.
     """
 
     def __init__(self) -> None:
@@ -103,6 +110,8 @@ class SessionInterface(SecureCookieSessionInterface):
         if request.endpoint == "static" and not session.modified:
             return
         super().save_session(app, session, response)
+        if "Set-Cookie" in response.headers:
+            keep_out_of_caches(response)
 
 
 def register(app: Flask) -> None:
