@@ -299,7 +299,9 @@ def gunicorn(name: str, app: str, database_url: str, root: Path = ROOT) -> Itera
     gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [gunicorn_bin, "-c", "python:webapp.gunicorn_conf", app],
+            # This tree's server settings for every server, the baseline's included: a
+            # comparison is of the app's code, on the same server.
+            [gunicorn_bin, "-c", str(ROOT / "webapp" / "gunicorn_conf.py"), app],
             cwd=root,
             env=env,
             stdout=log,
