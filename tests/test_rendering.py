@@ -1,14 +1,24 @@
-"""The row helpers of ``webapp.web.rendering``: the same URLs as ``url_for``, and the one
-``<time>`` element, exactly (snapshots)."""
+"""``webapp.web.rendering``: the same URLs as ``url_for``, and the exact HTML of the one
+``<time>`` element, the admin rows and the post cards (snapshots)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from flask import Flask, url_for
 
-from webapp.web.rendering import UrlPattern, time_tag
+from webapp.web.rendering import (
+    UrlPattern,
+    item_rows,
+    post_cards,
+    post_rows,
+    tag_rows,
+    time_tag,
+    user_rows,
+)
 
 AWKWARD = ["plain", "a b", "a/b", "ü-ß", "50% & more", "x?y#z", "+plus", "dot.name", "~t", "'q'"]
 
@@ -63,3 +73,107 @@ def test_a_time_tags_format_is_escaped() -> None:
     assert (
         time_tag(value, "<%Y>") == '<time datetime="2026-01-05T00:00:00+00:00">&lt;2026&gt;</time>'
     )
+
+
+# --- rows and cards: the exact HTML (snapshots) ------------------------------------------------
+
+WHEN = datetime(2026, 11, 25, 9, 47, 5, tzinfo=UTC)
+WHEN_HTML = '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026, 09:47</time>'
+HOSTILE = "<b>\"Tom\" & 'Jerry'</b>"
+HOSTILE_HTML = "&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;"
+
+
+def render(app: Flask, draw: Any, *args: Any) -> str:
+    with app.test_request_context("/"):
+        return str(draw(*args))
+
+
+def test_a_user_row_is_exactly_this(app: Flask) -> None:
+    row = (7, "a b", HOSTILE, True, False, WHEN, None)
+    assert render(app, user_rows, [row]) == (
+        '<tr><td class="select-col"><input type="checkbox" name="ids" value="7" id="select-7" '
+        'aria-label="Select user a b"></td>'
+        '<td data-label="Username"><a href="/admin/users/7" class="strong">a b</a> '
+        '<span class="row-links"><a href="/admin/items?owner=a+b">items</a> · '
+        '<a href="/admin/posts?author=a+b">posts</a></span></td>'
+        f'<td data-label="Email">{HOSTILE_HTML}</td>'
+        '<td data-label="Active"><span class="badge yes">Yes</span></td>'
+        '<td data-label="Admin"><span class="badge">No</span></td>'
+        f'<td data-label="Joined">{WHEN_HTML}</td>'
+        '<td data-label="Confirmed"><span class="badge no">No</span></td></tr>\n'
+    )
+
+
+def test_an_item_row_is_exactly_this(app: Flask) -> None:
+    row = (3, HOSTILE, 7, "alice", WHEN, None)
+    assert render(app, item_rows, [row]) == (
+        '<tr><td class="select-col"><input type="checkbox" name="ids" value="3" id="select-3" '
+        f'aria-label="Select item {HOSTILE_HTML}"></td>'
+        f'<td data-label="Title"><a href="/admin/items/3">{HOSTILE_HTML}</a></td>'
+        '<td data-label="Owner"><a href="/admin/users/7">alice</a></td>'
+        f'<td data-label="Created">{WHEN_HTML}</td>'
+        '<td data-label="Updated">—</td></tr>\n'
+    )
+
+
+def test_a_post_row_is_exactly_this(app: Flask) -> None:
+    tagged = (5, "Hello", 7, "alice", WHEN, WHEN, "web-dev, c++")
+    untagged = (6, "Bare", 7, "alice", WHEN, WHEN, None)
+    html = render(app, post_rows, [tagged, untagged])
+    first, second = html.splitlines()
+    assert first == (
+        '<tr><td class="select-col"><input type="checkbox" name="ids" value="5" id="select-5" '
+        'aria-label="Select post Hello"></td>'
+        '<td data-label="Title"><a href="/admin/posts/5">Hello</a> <ul class="tags" '
+        'aria-label="Tags"><li><a class="tag" href="/admin/posts?tag=c%2B%2B">c++</a></li>'
+        '<li><a class="tag" href="/admin/posts?tag=web-dev">web-dev</a></li></ul></td>'
+        '<td data-label="Author"><a href="/admin/users/7">alice</a></td>'
+        f'<td data-label="Created">{WHEN_HTML}</td><td data-label="Updated">{WHEN_HTML}</td></tr>'
+    )
+    assert '<a href="/admin/posts/6">Bare</a></td>' in second and "tags" not in second
+
+
+def test_a_tag_row_is_exactly_this(app: Flask) -> None:
+    assert render(app, tag_rows, [(4, "c++", 12)]) == (
+        '<tr><td class="select-col"><input type="checkbox" name="ids" value="4" id="select-4" '
+        'aria-label="Select tag c++"></td>'
+        '<td data-label="Name"><a href="/admin/tags/4">c++</a></td>'
+        '<td class="num" data-label="Posts"><a href="/admin/posts?tag=c%2B%2B">12</a></td></tr>\n'
+    )
+
+
+def test_a_post_card_is_exactly_this(app: Flask) -> None:
+    post = SimpleNamespace(
+        id=9,
+        title=HOSTILE,
+        excerpt="word " * 60,
+        created_at=WHEN,
+        author_username="a b",
+        tag_names="news",
+    )
+    bare = SimpleNamespace(
+        id=10, title="Bare", excerpt=None, created_at=WHEN, author_username="bob", tag_names=None
+    )
+    html = render(app, post_cards, [post, bare], "h2")
+    assert html == (
+        '<div class="post-list">\n'
+        '<article class="card post-card">\n'
+        f'  <h2 class="post-title"><a href="/posts/9">{HOSTILE_HTML}</a></h2>\n'
+        '  <p class="meta">by <a href="/users/a%20b">a b</a> · '
+        '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026</time></p>\n'
+        f'  <p class="excerpt">{("word " * 39).strip()}...</p>\n'
+        '  <ul class="tags" aria-label="Tags"><li><a class="tag" href="/tags/news">news</a>'
+        "</li></ul>\n"
+        "</article>\n"
+        '<article class="card post-card">\n'
+        '  <h2 class="post-title"><a href="/posts/10">Bare</a></h2>\n'
+        '  <p class="meta">by <a href="/users/bob">bob</a> · '
+        '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026</time></p>\n'
+        "</article>\n"
+        "</div>"
+    )
+
+
+def test_a_post_card_takes_only_a_heading_level(app: Flask) -> None:
+    with pytest.raises(ValueError, match="heading"):
+        render(app, post_cards, [], "script")

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from webapp.account.forms import AccountForm, DeleteAccountForm, PasswordChangeForm
+from webapp.audit import audit
 from webapp.auth import services
 from webapp.auth.emails import send_confirmation, send_password_changed
 from webapp.auth.limits import configured, signed_in_user
@@ -19,7 +20,6 @@ from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
 from webapp.repositories import UserRepository
-from webapp.web.audit import audit
 from webapp.web.csv_export import iter_csv
 
 bp = Blueprint("account", __name__, url_prefix="/account")

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
+from webapp.audit import audit
 from webapp.auth.services import end_all_sessions
 from webapp.extensions import db
 from webapp.models import Item, Post, Tag, User
@@ -21,7 +22,6 @@ from webapp.repositories import (
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository, BulkTable
-from webapp.web.audit import audit
 from webapp.web.requests import client_ip
 
 USER_FIELDS = ("email", "username", "is_active", "is_admin")

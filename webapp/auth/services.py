@@ -9,13 +9,13 @@ from flask import current_app, g, request, session
 from flask_login import login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.audit import audit
 from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.user import PASSWORD_METHOD
 from webapp.repositories import UserRepository
 from webapp.validation import EMAIL_MAX, has_control_chars
-from webapp.web.audit import audit
 from webapp.web.requests import client_ip
 
 # ``g`` key: the accounts this request looked up by email or username (see ``account_named``).
