@@ -103,6 +103,11 @@ class AdminTable:
         """The list's filters (and sort) as the query-string arguments of its links."""
         return query_args(self.spec, params, with_sort=with_sort)
 
+    def fragment_key(self, params: ListParams) -> tuple[Any, ...]:
+        """What the list's heading, filters and sort links show (not the cursor): the key
+        of their cached HTML (``FragmentCache``)."""
+        return (self.name, tuple(sorted(self.query_args(params).items())))
+
     def sort_label(self, sort: str) -> str:
         return next((c.label for c in self.columns if c.sort == sort), sort)
 

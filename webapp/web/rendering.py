@@ -18,17 +18,28 @@ exact HTML (snapshots). Nothing here keeps anything between requests: there is n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, render_template, request, url_for
 from jinja2.filters import do_truncate
 from markupsafe import Markup, escape
 
 from webapp.db.types import as_utc
 from webapp.models.post import split_tag_names
+
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
+def _text(value: str) -> str:
+    """``value`` escaped for HTML (most values have nothing to escape: they pass as they are,
+    without a ``Markup`` object made for each)."""
+    return str(escape(value)) if _SPECIAL.search(value) else value
+
 
 # Characters no URL part quotes (RFC 3986 unreserved): such text is used as it is.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
@@ -106,7 +117,7 @@ def _tag_links(joined: str | None, url: UrlPattern) -> str:
     names = split_tag_names(joined)
     if not names:
         return ""
-    links = "".join(f'<li><a class="tag" href="{url(n)}">{escape(n)}</a></li>' for n in names)
+    links = "".join(f'<li><a class="tag" href="{url(n)}">{_text(n)}</a></li>' for n in names)
     return f'<ul class="tags" aria-label="Tags">{links}</ul>'
 
 
@@ -117,13 +128,13 @@ def user_rows(rows: Sequence[Any]) -> Markup:
     posts = UrlPattern("admin.posts", "author")
     out = []
     for user_id, username, email, active, admin, created, confirmed, *_ in rows:
-        name = escape(username)
+        name = _text(username)
         out.append(
             f"<tr>{_select('user', user_id, name)}"
             f'<td data-label="Username"><a href="{edit(user_id)}" class="strong">{name}</a> '
             f'<span class="row-links"><a href="{items(username)}">items</a> · '
             f'<a href="{posts(username)}">posts</a></span></td>'
-            f'<td data-label="Email">{escape(email)}</td>'
+            f'<td data-label="Email">{_text(email)}</td>'
             f'<td data-label="Active">{_badge(active)}</td>'
             f'<td data-label="Admin">{_badge(admin, "")}</td>'
             f'<td data-label="Joined">{time_tag(created, ROW_TIME_FORMAT)}</td>'
@@ -138,11 +149,11 @@ def item_rows(rows: Sequence[Any]) -> Markup:
     owner = UrlPattern("admin.user_edit", "user_id")
     out = []
     for item_id, raw_title, owner_id, owner_name, created, updated, *_ in rows:
-        title = escape(raw_title)
+        title = _text(raw_title)
         out.append(
             f"<tr>{_select('item', item_id, title)}"
             f'<td data-label="Title"><a href="{edit(item_id)}">{title}</a></td>'
-            f'<td data-label="Owner"><a href="{owner(owner_id)}">{escape(owner_name)}</a></td>'
+            f'<td data-label="Owner"><a href="{owner(owner_id)}">{_text(owner_name)}</a></td>'
             f'<td data-label="Created">{time_tag(created, ROW_TIME_FORMAT)}</td>'
             f'<td data-label="Updated">{time_tag(updated, ROW_TIME_FORMAT)}</td></tr>\n'
         )
@@ -156,13 +167,13 @@ def post_rows(rows: Sequence[Any]) -> Markup:
     tagged = UrlPattern("admin.posts", "tag")
     out = []
     for post_id, raw_title, author_id, author_name, created, updated, joined, *_ in rows:
-        title = escape(raw_title)
+        title = _text(raw_title)
         tags = _tag_links(joined, tagged)
         out.append(
             f"<tr>{_select('post', post_id, title)}"
             f'<td data-label="Title"><a href="{edit(post_id)}">{title}</a>'
             f"{' ' + tags if tags else ''}</td>"
-            f'<td data-label="Author"><a href="{author(author_id)}">{escape(author_name)}</a></td>'
+            f'<td data-label="Author"><a href="{author(author_id)}">{_text(author_name)}</a></td>'
             f'<td data-label="Created">{time_tag(created, ROW_TIME_FORMAT)}</td>'
             f'<td data-label="Updated">{time_tag(updated, ROW_TIME_FORMAT)}</td></tr>\n'
         )
@@ -175,7 +186,7 @@ def tag_rows(rows: Sequence[Any]) -> Markup:
     tagged = UrlPattern("admin.posts", "tag")
     out = []
     for tag_id, raw_name, post_count, *_ in rows:
-        name = escape(raw_name)
+        name = _text(raw_name)
         out.append(
             f"<tr>{_select('tag', tag_id, name)}"
             f'<td data-label="Name"><a href="{edit(tag_id)}">{name}</a></td>'
@@ -207,9 +218,9 @@ def post_cards(posts: Sequence[Any], heading: str = "h3") -> Markup:
         out.append(
             f'<article class="card post-card">\n'
             f'  <{heading} class="post-title"><a href="{post_url(post.id)}">'
-            f"{escape(post.title)}</a></{heading}>\n"
+            f"{_text(post.title)}</a></{heading}>\n"
             f'  <p class="meta">by <a href="{author_url(post.author_username)}">'
-            f"{escape(post.author_username)}</a>"
+            f"{_text(post.author_username)}</a>"
             f" · {time_tag(post.created_at, '%d %b %Y')}</p>{excerpt}"
             f"{chr(10) + '  ' + tags if tags else ''}\n"
             f"</article>"
@@ -218,7 +229,78 @@ def post_cards(posts: Sequence[Any], heading: str = "h3") -> Markup:
     return Markup("\n".join(out))  # noqa: S704 - every text value above is escaped
 
 
+class TemplateUrls:
+    """``url_for`` for the templates, remembered per worker process.
+
+    Key: the mount point (``SCRIPT_NAME``), the endpoint and its arguments. A URL depends on
+    nothing else (the URL map is fixed once the app is made, static files' versions are
+    read at start), so it cannot go stale. Not remembered: relative endpoints, special
+    arguments (``_external``, ``_anchor``, ...), values that cannot be hashed, and anything in
+    debug mode, where static files change under a running server. At most ``size`` URLs are
+    kept (the oldest go first), so links carrying visitors' search text cannot grow it
+    without end.
+    """
+
+    def __init__(self, app: Flask, size: int = 4096) -> None:
+        self.app = app
+        self.size = size
+        self.urls: dict[tuple[Any, ...], str] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, endpoint: str, **values: Any) -> str:
+        try:
+            key = (request.script_root, endpoint, *values.items())
+            url = self.urls.get(key)
+        except (RuntimeError, TypeError):  # outside a request; an unhashable value
+            return url_for(endpoint, **values)
+        if url is None:
+            url = url_for(endpoint, **values)
+            if not (self.app.debug or endpoint[:1] == "." or any(n[:1] == "_" for n in values)):
+                with self.lock:
+                    if len(self.urls) >= self.size:
+                        del self.urls[next(iter(self.urls))]
+                    self.urls[key] = url
+        return url
+
+
+class FragmentCache:
+    """Parts of pages that are the same for everyone who asks the same thing, rendered once
+    per worker process.
+
+    ``{{ cached_fragment("admin/_list_head.html", key, table=table, ...) }}`` renders the
+    template with that context the first time ``key`` is seen (with the template's name and
+    the mount point), and reuses the HTML afterwards. Key: everything the fragment shows. A
+    fragment shows nothing but its key's values and constants (no user's data beyond the key,
+    no CSRF token, no row, no cursor), and templates do not change under a running worker,
+    so an entry cannot go stale. Bounded, least recently used out; off in debug mode.
+    """
+
+    def __init__(self, app: Flask, size: int = 1024) -> None:
+        self.app = app
+        self.size = size
+        self.entries: OrderedDict[Hashable, Markup] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(self, template_name: str, key: Hashable, **context: Any) -> Markup:
+        if self.app.debug:
+            return Markup(render_template(template_name, **context))  # noqa: S704 - a template
+        full_key = (template_name, request.script_root, key)
+        with self.lock:
+            html = self.entries.get(full_key)
+            if html is not None:
+                self.entries.move_to_end(full_key)
+                return html
+        html = Markup(render_template(template_name, **context))  # noqa: S704 - a template
+        with self.lock:
+            self.entries[full_key] = html
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return html
+
+
 def register(app: Flask) -> None:
+    app.jinja_env.globals["url_for"] = TemplateUrls(app)
+    app.jinja_env.globals["cached_fragment"] = FragmentCache(app)
     app.add_template_global(post_cards)
     app.add_template_filter(split_tag_names, "tag_names")
     app.add_template_global(UrlPattern, "url_pattern")
