@@ -63,10 +63,8 @@ class AuditRepository(BaseRepository[AuditEvent]):
         ip_address: str | None = None,
     ) -> AuditEvent:
         """A new event; ``actor_name`` names an actor that is no user (the command line)."""
-        return self.create(
-            **_event(action, actor, target_type, target_id, before, after, ip_address),
-            actor_name=actor.username if actor else actor_name,
-        )
+        values = _event(action, actor, target_type, target_id, before, after, ip_address)
+        return self.create(**{**values, "actor_name": actor.username if actor else actor_name})
 
     def record_many(
         self,
