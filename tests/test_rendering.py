@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from flask import Flask, url_for
+from flask import Flask, template_rendered, url_for
+from flask.testing import FlaskClient
+from jinja2 import Template
 
+from tests.factories import UserFactory
+from tests.helpers import AuthActions
+from webapp.models import User
 from webapp.web.rendering import (
+    TEMPLATE_URLS,
+    TemplateUrls,
     UrlPattern,
     item_rows,
     post_cards,
@@ -177,3 +185,80 @@ def test_a_post_card_is_exactly_this(app: Flask) -> None:
 def test_a_post_card_takes_only_a_heading_level(app: Flask) -> None:
     with pytest.raises(ValueError, match="heading"):
         render(app, post_cards, [], "script")
+
+
+# --- the caches: what they keep, and that it is what the page would draw anyway ----------------
+
+
+def test_template_links_are_built_once_and_match_url_for(app: Flask, client: FlaskClient) -> None:
+    urls = app.extensions[TEMPLATE_URLS]
+    urls.urls.clear()
+    for _ in range(3):
+        assert 'href="/posts/"' in client.get("/").get_data(as_text=True)
+    kept = {key[1] for key in urls.urls}
+    assert {"posts.index", "static"} <= kept
+    # Mounted elsewhere, the same links carry that mount point.
+    html = client.get("/", base_url="http://localhost/site").get_data(as_text=True)
+    assert 'href="/site/posts/"' in html
+    with app.test_request_context("/"):
+        for endpoint, values in [
+            ("tags.detail", {"name": "a b/ü"}),
+            ("admin.users", {"q": "50% & more", "per_page": 50}),
+            ("static", {"filename": "css/site.css"}),
+        ]:
+            assert urls(endpoint, **values) == url_for(endpoint, **values)
+            assert urls(endpoint, **values) == url_for(endpoint, **values)  # from the cache
+        before = dict(urls.urls)
+        assert urls("posts.index", _external=True) == "http://localhost/posts/"
+        assert urls("admin.users", active=["yes", "no"]) == url_for(
+            "admin.users", active=["yes", "no"]
+        )
+        assert urls.urls == before  # special arguments and unhashable values are not kept
+
+
+def test_template_links_are_bounded_and_off_in_debug_mode(app: Flask) -> None:
+    urls = TemplateUrls(app, size=3)
+    with app.test_request_context("/"):
+        for q in ("a", "b", "c", "d"):
+            assert urls("posts.index", q=q) == f"/posts/?q={q}"
+        assert len(urls.urls) == 3
+        assert ("", "posts.index", ("q", "a")) not in urls.urls  # the oldest went first
+        urls.urls.clear()
+        app.debug = True
+        try:
+            urls("posts.index")
+        finally:
+            app.debug = False
+        assert urls.urls == {}
+
+
+def test_a_lists_controls_are_drawn_once_per_list_and_parameters(
+    app: Flask, client: FlaskClient, auth: AuthActions, admin_user: User
+) -> None:
+    for n in range(60):
+        UserFactory(username=f"many{n:02d}", email=f"many{n:02d}@example.com")
+    auth.login(admin_user)
+    drawn: list[str] = []
+
+    def record(_sender: Flask, template: Template, **_extra: object) -> None:
+        drawn.append(str(template.name))
+
+    controls = "admin/_list_controls.html"
+    with template_rendered.connected_to(record, app):
+        first = client.get("/admin/users?q=many&per_page=50").get_data(as_text=True)
+        following = re.findall(r'href="([^"]+)" rel="next"', first)[0].replace("&amp;", "&")
+        second = client.get(following).get_data(as_text=True)
+        assert drawn.count(controls) == 1  # the next page reuses the controls
+        other = client.get("/admin/users?q=man&per_page=50").get_data(as_text=True)
+        assert drawn.count(controls) == 2  # other parameters: other controls
+        app.debug = True
+        try:
+            client.get("/admin/users?q=many&per_page=50")
+        finally:
+            app.debug = False
+        assert drawn.count(controls) == 3  # never kept in debug mode
+    # Reused, the controls still say what this request asked for, and the rows differ.
+    assert 'name="q" value="many"' in second and 'name="q" value="man"' in other
+    assert re.findall(r'class="strong">(many\d+)<', first) != re.findall(
+        r'class="strong">(many\d+)<', second
+    )

@@ -59,7 +59,7 @@ class UrlPattern:
     QUERY_SAFE = "!$'()*,/:;?@"  # Werkzeug's query-string quoting
 
     def __init__(self, endpoint: str, arg: str, **values: Any) -> None:
-        url = url_for(endpoint, **{**values, arg: int(self.MARKER)})
+        url = template_url_for(endpoint, **{**values, arg: int(self.MARKER)})
         self.head, found, self.tail = url.partition(self.MARKER)
         if not found or self.MARKER in self.tail:
             raise ValueError(f"cannot make a URL pattern of {url!r}")
@@ -298,8 +298,19 @@ class FragmentCache:
         return html
 
 
+TEMPLATE_URLS = "webapp.template_urls"  # the app's TemplateUrls, in ``app.extensions``
+
+
+def template_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` through the app's ``TemplateUrls``, as the templates build links."""
+    urls = current_app.extensions.get(TEMPLATE_URLS)
+    return url_for(endpoint, **values) if urls is None else str(urls(endpoint, **values))
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.globals["url_for"] = TemplateUrls(app)
+    urls = TemplateUrls(app)
+    app.extensions[TEMPLATE_URLS] = urls
+    app.jinja_env.globals["url_for"] = urls
     app.jinja_env.globals["cached_fragment"] = FragmentCache(app)
     app.add_template_global(post_cards)
     app.add_template_filter(split_tag_names, "tag_names")
