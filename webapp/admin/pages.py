@@ -16,8 +16,7 @@ from webapp.models import User
 
 
 def actor() -> User:
-    """The signed-in admin, for the services and the audit rows (a read request needs only
-    ``current_user.id``, which costs no query)."""
+    """The signed-in admin, for the services and the audit rows."""
     return signed_in_row()
 
 

@@ -15,13 +15,11 @@ from flask import current_app
 from werkzeug.routing import MapAdapter
 
 
-def site_adapter(script_name: str | None = None) -> MapAdapter:
-    """The app's URL map bound to ``SITE_URL`` (under ``script_name`` if given, else its path)."""
+def site_adapter() -> MapAdapter:
+    """The app's URL map bound to ``SITE_URL`` (its host, scheme and path)."""
     site = urlsplit(current_app.config["SITE_URL"])
     return current_app.url_map.bind(
-        site.netloc,
-        script_name=(site.path if script_name is None else script_name) or "/",
-        url_scheme=site.scheme,
+        site.netloc, script_name=site.path or "/", url_scheme=site.scheme
     )
 
 
