@@ -1,4 +1,9 @@
-"""Alembic environment, run by Flask-Migrate inside the application context."""
+"""Alembic environment, run by Flask-Migrate inside the application context.
+
+Every migration runs under the rules of DESIGN §8 (see ``webapp/db/migrations.py``): on
+PostgreSQL with a lock timeout and a statement timeout, each revision in a transaction of its
+own, and each step recording its revision's parents for the readiness check of older code.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from alembic import context
 from alembic.operations.ops import MigrationScript
 from flask import current_app
 
-from webapp.db.migrations import include_object_for, render_type_as_impl
+from webapp.db.migrations import (
+    include_object_for,
+    render_type_as_impl,
+    revision_parents_recorder,
+    timeout_statements,
+)
 
 config = context.config
 if config.config_file_name is not None:
@@ -23,6 +33,9 @@ target_db = current_app.extensions["migrate"].db
 engine = target_db.engine
 config.set_main_option(
     "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+)
+TIMEOUTS = timeout_statements(
+    current_app.config["MIGRATION_LOCK_TIMEOUT"], current_app.config["MIGRATION_STATEMENT_TIMEOUT"]
 )
 
 
@@ -44,7 +57,13 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_item=render_type_as_impl,
         include_object=include_object_for(engine.dialect.name),
+        # One transaction per revision, as online: a revision's autocommit block (a
+        # concurrent index, a batched backfill) ends only its own revision's transaction.
+        transaction_per_migration=True,
     )
+    if engine.dialect.name == "postgresql":
+        for statement in TIMEOUTS:
+            context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -53,7 +72,15 @@ def run_migrations_online() -> None:
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_type_as_impl)
+    conf_args.setdefault("transaction_per_migration", True)
+    conf_args.setdefault("on_version_apply", revision_parents_recorder(context.script))
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Session settings (the migrations' own direct connection, never PgBouncer's): they
+            # hold for every statement, autocommit blocks included.
+            for statement in TIMEOUTS:
+                connection.exec_driver_sql(statement)
+            connection.commit()
         conf_args.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

@@ -137,6 +137,10 @@ class Config:
     # The host names the site answers to; None answers any (development and testing only).
     TRUSTED_HOSTS: list[str] | None = None
     PER_PAGE = 20
+    # Migrations on PostgreSQL (DESIGN §8): how long a migration may wait for a lock before it
+    # gives up (so it never queues every client behind it), and how long one statement may run.
+    MIGRATION_LOCK_TIMEOUT = 5.0
+    MIGRATION_STATEMENT_TIMEOUT = 60.0
 
 
 def missing_settings(config: dict[str, Any]) -> list[str]:
@@ -182,6 +186,8 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["RATELIMIT_KEY_PREFIX"] = env.get("RATELIMIT_KEY_PREFIX", Config.RATELIMIT_KEY_PREFIX)
     config["PROXY_FIX_HOPS"] = _env_count("PROXY_FIX_HOPS", 0)
     config["DB_PING_AFTER_IDLE"] = _env_seconds("DB_PING_AFTER_IDLE", Config.DB_PING_AFTER_IDLE)
+    for name in ("MIGRATION_LOCK_TIMEOUT", "MIGRATION_STATEMENT_TIMEOUT"):
+        config[name] = _env_seconds(name, getattr(Config, name))
     config["MAIL_SERVER"] = env.get("MAIL_SERVER") or None
     config["MAIL_PORT"] = _env_int("MAIL_PORT", 25)
     config["MAIL_USERNAME"] = env.get("MAIL_USERNAME") or None
