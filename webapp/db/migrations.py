@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import op
@@ -215,6 +216,24 @@ def drop_index_concurrently(name: str, table: str) -> None:
         op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
 
 
+class MigrationRuleError(ValueError):
+    """A revision asked for something the rules of DESIGN §8 forbid."""
+
+
+def add_column(table: str, column: Column[Any]) -> None:
+    """Add ``column`` as the rules allow: nullable, or NOT NULL with a server default (a
+    constant one: PostgreSQL then adds it without rewriting the table). On PostgreSQL with
+    ``IF NOT EXISTS``, so that a revision whose later steps commit on their own (a backfill,
+    a concurrent index) can be run again after an interruption.
+    """
+    if not column.nullable and column.server_default is None:
+        raise MigrationRuleError(
+            f"{table}.{column.name}: a new column is nullable or has a server default; "
+            "make it NOT NULL in a later step (add_check_not_valid, validate_constraint)"
+        )
+    op.add_column(table, column, if_not_exists=True if on_postgresql() else None)
+
+
 def add_check_not_valid(name: str, table: str, condition: str) -> None:
     """Add a check without reading the existing rows (PostgreSQL: ``NOT VALID``, which new and
     updated rows already obey); ``validate_constraint`` checks the old rows later. SQLite
@@ -304,3 +323,14 @@ def backfill_in_batches(
             if pause:
                 time.sleep(pause)
     return updated
+
+
+MIGRATIONS_DIRECTORY = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def code_head(directory: Path = MIGRATIONS_DIRECTORY) -> str:
+    """The head of the real revision chain: what a revision kept outside it builds on."""
+    head = ScriptDirectory(str(directory)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration head in {directory}")
+    return head
