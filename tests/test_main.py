@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import PostFactory, TagFactory
 from webapp import ROOT, create_app
+from webapp.db.migrations import REVISION_PARENTS_TABLE
 from webapp.extensions import db
 
 
@@ -113,6 +114,67 @@ def test_readyz_is_503_while_migrations_are_pending(client: FlaskClient) -> None
     assert response.json["reason"] == (
         f"the database is at revision 0000_older, the code needs {code_head()}"
     )
+
+
+def record_parents(*edges: tuple[str, str]) -> None:
+    """Record (revision, parent) pairs as the migration environment does for each step."""
+    db.session.execute(
+        text(f"CREATE TABLE {REVISION_PARENTS_TABLE} (revision VARCHAR(32), parent VARCHAR(32))")
+    )
+    for revision, parent in edges:
+        db.session.execute(
+            text(f"INSERT INTO {REVISION_PARENTS_TABLE} VALUES (:r, :p)"),
+            {"r": revision, "p": parent},
+        )
+    db.session.commit()
+
+
+def code_parent() -> str:
+    parent = ScriptDirectory(str(ROOT / "migrations")).get_revision(code_head()).down_revision
+    assert isinstance(parent, str)
+    return parent
+
+
+def test_readyz_is_ready_when_the_database_is_ahead_of_the_code_head(
+    client: FlaskClient, count_queries
+) -> None:
+    """Rolling deploys: a newer release migrated the database; this (older) code keeps
+    serving, because the new revisions descend from its head."""
+    stamp("0102_newer")
+    record_parents(("0102_newer", "0101_new"), ("0101_new", code_head()), ("0009_other", "0008"))
+    with count_queries() as statements:
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "ahead",
+        "revision": "0102_newer",
+        "head": code_head(),
+    }
+    assert len(statements) <= 5  # one recursive query walks the recorded parents
+
+
+def test_readyz_is_503_when_the_database_is_behind_the_code_head(client: FlaskClient) -> None:
+    stamp(code_parent())
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["migrations"] == "pending"
+    assert response.json["revision"] == code_parent()
+    assert response.json["head"] == code_head()
+
+
+def test_readyz_is_503_on_a_revision_that_does_not_descend_from_the_code_head(
+    client: FlaskClient,
+) -> None:
+    """A revision this code does not know, whose recorded parents never reach its head
+    (another line of revisions, or one branched off before the head), is not ready."""
+    stamp("0102_elsewhere")
+    record_parents(("0102_elsewhere", "0101_elsewhere"), ("0101_elsewhere", code_parent()))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["migrations"] == "pending"
+    assert response.json["revision"] == "0102_elsewhere"
 
 
 def test_readyz_is_503_for_a_database_never_migrated(client: FlaskClient) -> None:
