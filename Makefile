@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve test lint format db-upgrade seed clean soak bench
+.PHONY: install run serve test lint format db-upgrade seed clean soak bench online-migration
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,6 @@ soak: install  ## fault and load run on PostgreSQL (SOAK_ARGS="--duration 60 --c
 
 bench: install  ## pages vs a raw-driver floor on PostgreSQL at 1M rows (BENCH_DATABASE_URL, BENCH_ARGS)
 	$(PY) -m tests.bench.bench $(BENCH_ARGS)
+
+online-migration: install  ## a migration on 1M items under load, safe or naive (BENCH_DATABASE_URL, ONLINE_MIGRATION_ARGS="--both")
+	$(PY) -m tests.online_migration.run $(ONLINE_MIGRATION_ARGS)
