@@ -363,7 +363,7 @@ def report(outcome: Outcome) -> bool:
         f"targets (no 5xx, no lock wait >= {LOCK_TARGET:.0f} s, migration done): "
         + ("MET" if met else "MISSED")
     )
-    print("\n".join(lines), flush=True)
+    print("\n".join(lines) + "\n", flush=True)
     return met
 
 
