@@ -137,9 +137,9 @@ class Config:
     MAIL_MAX_ATTEMPTS = 8
     MAIL_RETRY_BASE_SECONDS = 30.0
     MAIL_RETRY_MAX_SECONDS = 3600.0
-    # After a request that queued mail, write it to the log in-process (set from ENV and
-    # MAIL_SERVER unless given: development without a mail server).
-    MAIL_DELIVER_TO_LOG: bool | None = None
+    # With no MAIL_SERVER (development and tests only), the app writes the mail a request
+    # queued to the log itself, after the request: no deliverer process needed on a laptop.
+    MAIL_DELIVER_TO_LOG = True
     # The site's public address (scheme, host, optional path prefix): links in emails.
     SITE_URL: str | None = None
     # The host names the site answers to; None answers any (development and testing only).
@@ -215,8 +215,6 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     if config["ENV"] in LAPTOP_ENVS or config.get("TESTING"):
         config["SECRET_KEY"] = config.get("SECRET_KEY") or DEV_SECRET_KEY
         config["SITE_URL"] = config.get("SITE_URL") or DEV_SITE_URL
-    if config.get("MAIL_DELIVER_TO_LOG") is None:
-        config["MAIL_DELIVER_TO_LOG"] = config["ENV"] == "development" and not config["MAIL_SERVER"]
     missing = missing_settings(config)
     if missing:
         raise ConfigError("\n".join(missing))

@@ -161,12 +161,16 @@ def deliver_due(
 def deliver_queued_to_log(response: Response) -> Response:
     """Development without a mail server: after a request that queued mail (and committed),
     write what is due to the log, so a newcomer finds the link without a second process."""
-    if not g.pop(QUEUED, False) or not current_app.config.get("MAIL_DELIVER_TO_LOG"):
+    config = current_app.config
+    if not g.pop(QUEUED, False) or not config.get("MAIL_DELIVER_TO_LOG"):
+        return response
+    transport = Transport(config)
+    if not transport.to_log:  # a mail server is set: the deliverer's job
         return response
     # A session of its own: whatever the view left uncommitted in ``db.session`` stays out.
     with Session(db.engine, join_transaction_mode="create_savepoint") as session:
         try:
-            deliver_due(session)
+            deliver_due(session, transport=transport)
         except SQLAlchemyError:
             current_app.logger.exception("Could not write the queued mail to the log")
     return response
