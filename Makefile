@@ -21,8 +21,13 @@ db-upgrade: install
 run: db-upgrade  ## create .venv, install, migrate the SQLite database, serve on :5000
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-serve: install  ## production: migrate DATABASE_URL, then serve it with gunicorn
+# serve: production: migrate DATABASE_URL, then serve it with gunicorn. Mail is sent by a
+# second process beside it, with the same environment (MAIL_SERVER, ...): run
+#   $(FLASK) mail deliver          (until SIGTERM; one JSON line per attempt on stdout)
+# under your process manager; on PostgreSQL several may run. See README "Mail through the outbox".
+serve: install  ## production: migrate DATABASE_URL, then serve it with gunicorn (+ `flask mail deliver` beside it)
 	@test -n "$$DATABASE_URL" || { echo "make serve: set DATABASE_URL (postgresql://...)" >&2; exit 2; }
+	@echo "make serve: mail waits in the outbox until a deliverer runs: $(FLASK) mail deliver" >&2
 	WEBAPP_ENV=$${WEBAPP_ENV:-production} $(FLASK) db upgrade
 	WEBAPP_ENV=$${WEBAPP_ENV:-production} exec $(VENV)/bin/gunicorn -c python:webapp.gunicorn_conf wsgi:app
 

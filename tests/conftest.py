@@ -8,7 +8,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -28,6 +28,7 @@ from tests.helpers import AuthActions, CSRFClient, QueryCounter
 from webapp import create_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
+from webapp.mail import DeliveryReport, deliver_due
 from webapp.models import User
 from webapp.repositories.counting import ESTIMATES
 
@@ -233,11 +234,16 @@ class _Collector:
 
 @dataclass
 class Mailbox:
-    """What the test SMTP server received, and the settings that point the app at it."""
+    """What the test SMTP server received, and the settings that point the app at it.
+
+    The app only queues mail: before it is read, the mailbox runs the deliverer (``deliver``,
+    set by the ``mailbox`` fixture for the test's app), as ``flask mail deliver`` would.
+    """
 
     host: str
     port: int
     collector: _Collector
+    deliver: Callable[[], object] | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -249,6 +255,8 @@ class Mailbox:
 
     @property
     def messages(self) -> list[EmailMessage]:
+        if self.deliver is not None:
+            self.deliver()
         with self.collector.lock:
             return list(self.collector.messages)
 
@@ -266,7 +274,15 @@ class Mailbox:
 
     def body(self, address: str) -> str:
         """The text of the last message to ``address``, with plain newlines."""
-        return str(self.last(address).get_content()).replace("\r\n", "\n")
+        part = self.last(address).get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content()).replace("\r\n", "\n")
+
+    def html(self, address: str) -> str:
+        """The HTML part of the last message to ``address``."""
+        part = self.last(address).get_body(preferencelist=("html",))
+        assert part is not None
+        return str(part.get_content())
 
     def link(self, address: str, *, path_only: bool = True) -> str:
         """The one link in the last message to ``address`` (its path, to follow in a client)."""
@@ -297,8 +313,29 @@ def smtp_server() -> Iterator[Mailbox]:
         controller.stop()
 
 
+def deliver_outbox(app: Flask) -> DeliveryReport:
+    """``flask mail deliver --once`` for ``app``, in an app context of its own (as a
+    deliverer process has)."""
+    with app.app_context():
+        return deliver_due()
+
+
 @pytest.fixture
-def mailbox(smtp_server: Mailbox) -> Mailbox:
-    """The test SMTP server, emptied for this test. Point the app at it with ``.config``."""
+def mailbox(smtp_server: Mailbox, request: pytest.FixtureRequest) -> Iterator[Mailbox]:
+    """The test SMTP server, emptied for this test. Point the app at it with ``.config``.
+
+    Reading it first delivers the outbox of the test's app (``app`` or the browser tests'
+    ``live_server``), if the test has one.
+    """
     smtp_server.clear()
-    return smtp_server
+
+    def deliver() -> None:
+        for name in ("live_server", "app"):
+            if name in request.fixturenames:
+                served = request.getfixturevalue(name)
+                deliver_outbox(getattr(served, "app", served))
+                return
+
+    smtp_server.deliver = deliver
+    yield smtp_server
+    smtp_server.deliver = None

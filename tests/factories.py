@@ -7,7 +7,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from werkzeug.security import generate_password_hash
 
 from webapp.extensions import db
-from webapp.models import Item, Post, Tag, User
+from webapp.models import Item, OutboxMessage, Post, Tag, User
 from webapp.models.user import PASSWORD_METHOD
 
 PASSWORD = "correct-horse-battery"
@@ -63,3 +63,14 @@ class PostFactory(BaseFactory):
             self.tags.extend(extracted)
             if create:
                 db.session.flush()
+
+
+class OutboxMessageFactory(BaseFactory):
+    class Meta:
+        model = OutboxMessage
+
+    message_id = factory.Sequence(lambda n: f"<{n}.factory@webapp.test>")
+    recipient = factory.Sequence(lambda n: f"reader{n}@example.com")
+    subject = "Confirm your email address"
+    body_text = "Hello,\n\nhttps://webapp.test/auth/confirm/secret-token\n"
+    body_html = None

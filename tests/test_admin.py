@@ -14,7 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    ItemFactory,
+    OutboxMessageFactory,
+    PostFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.helpers import AuthActions, redirect_target
 from webapp.admin import services
 from webapp.auth.forms import TAKEN
@@ -80,13 +87,14 @@ def test_each_admin_page_marks_its_own_tab(client: FlaskClient, admin: User, rep
         "/admin/posts": "Posts",
         "/admin/tags": "Tags",
         "/admin/audit": "Audit log",
+        "/admin/mail": "Mail",
         f"/admin/users/{admin.id}": "Users",  # a record marks its table
     }
     for _ in range(repeat):
         for path, tab in tabs.items():
             html = client.get(path).get_data(as_text=True)
             nav = html.split('<nav class="admin-nav"', 1)[1].split("</nav>", 1)[0]
-            assert nav.count("<li>") == 6
+            assert nav.count("<li>") == 7
             marked = re.findall(r'aria-current="page">([^<]+)</a>', nav)
             assert marked == ([tab] if tab else []), path
 
@@ -110,6 +118,10 @@ def test_dashboard_counts_newest_accounts_events_and_chart(
         ItemFactory(owner=ann, created_at=now - timedelta(days=2))
     PostFactory(author=ann, tags=[TagFactory(name="one")], created_at=now - timedelta(days=1))
     AuditRepository(db.session).record("admin.test.event", actor=admin)
+    OutboxMessageFactory()
+    OutboxMessageFactory(status="failed", attempts=8)
+    OutboxMessageFactory(status="failed", attempts=8)
+    OutboxMessageFactory(status="sent", attempts=1)
 
     html = text_of(client.get("/admin/"))
     stats = {
@@ -125,6 +137,8 @@ def test_dashboard_counts_newest_accounts_events_and_chart(
         "Items": "3",
         "Posts": "1",
         "Tags": "1",
+        "Mail pending": "1",
+        "Mail failed": "2",
     }
     assert "ann" in html and "admin.test.event" in html
     # The chart: server-drawn, no script, three series told apart by dashes and markers.

@@ -15,7 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, event, insert
 
-from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import (
+    ItemFactory,
+    OutboxMessageFactory,
+    PostFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.helpers import AuthActions
 from webapp.admin.tables import TABLES
 from webapp.extensions import db
@@ -78,6 +84,7 @@ def test_every_table_exports_and_posts_carry_their_tags(client: FlaskClient, adm
     AuditRepository(db.session).record(
         "admin.test", actor=admin, target_type="post", target_id=post.id, after={"x": 1}
     )
+    OutboxMessageFactory()
     for name in TABLES:
         response = client.get(f"/admin/{name}/export")
         assert response.status_code == 200, name

@@ -602,7 +602,17 @@ def test_forgot_answers_the_same_whether_or_not_the_account_exists(
         assert response.headers["Location"] == "/auth/login"
         answers.append(flashes(text(client.get("/auth/login"))))
     assert answers[0] == answers[1] == answers[2] == [RESET_SENT]
-    assert [m["To"] for m in mailbox.messages] == ["alice@example.com"]
+    # Each address gets one message (the same writes either way): only the account's has a
+    # reset link; the others say that no active account uses the address.
+    assert [m["To"] for m in mailbox.messages] == [
+        "alice@example.com",
+        "nobody@example.com",
+        "sleeper@example.com",
+    ]
+    assert "/auth/reset/" in mailbox.link("alice@example.com")
+    for address in ("nobody@example.com", "sleeper@example.com"):
+        assert mailbox.link(address) == "/auth/forgot"
+        assert "There is no active account with this address" in mailbox.body(address)
 
 
 def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(

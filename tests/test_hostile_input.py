@@ -38,7 +38,14 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from tests.conftest import BASE_TEST_CONFIG
-from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    ItemFactory,
+    OutboxMessageFactory,
+    PostFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.admin.tables import TABLES
@@ -183,6 +190,7 @@ FORMS: dict[str, Target] = {
         "admin", args=lambda r: {"tag_id": r["tag"].id}, fields=lambda r: {"target": "other"}
     ),
     "admin.tag_delete": Target("admin", args=lambda r: {"tag_id": r["tag"].id}),
+    "admin.mail_retry": Target("admin", args=lambda r: {"message_id": r["mail"].id}),
     # Bulk actions read their own parameters (no text is stored): a bad one sends the admin
     # back to the list, and nothing changes.
     "admin.users_bulk": Target(
@@ -368,6 +376,7 @@ def rows(app: Flask) -> Rows:
         "post": PostFactory(author=alice, tags=[tag]),
         "tag": tag,
         "other": TagFactory(name="other"),
+        "mail": OutboxMessageFactory(status="failed", attempts=8),
     }
     db.session.commit()
     return world

@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_static_files(app)
     register_request_log(app)
+    register_mail(app)
     register_proxy_fix(app)  # after the request log: the proxy fix must wrap it from outside
     return app
 
@@ -104,6 +105,12 @@ def register_static_files(app: Flask) -> None:
 
 def register_request_log(app: Flask) -> None:
     from webapp.web.request_log import register
+
+    register(app)
+
+
+def register_mail(app: Flask) -> None:
+    from webapp.mail import register
 
     register(app)
 

@@ -132,6 +132,14 @@ class Config:
     MAIL_PASSWORD: str | None = None
     MAIL_USE_TLS = False
     MAIL_FROM = "webapp <no-reply@localhost>"
+    # The outbox's deliverer (``flask mail deliver``): attempts before a message is marked
+    # failed, and the backoff between them (doubling from the base, up to the max, jittered).
+    MAIL_MAX_ATTEMPTS = 8
+    MAIL_RETRY_BASE_SECONDS = 30.0
+    MAIL_RETRY_MAX_SECONDS = 3600.0
+    # With no MAIL_SERVER (development and tests only), the app writes the mail a request
+    # queued to the log itself, after the request: no deliverer process needed on a laptop.
+    MAIL_DELIVER_TO_LOG = True
     # The site's public address (scheme, host, optional path prefix): links in emails.
     SITE_URL: str | None = None
     # The host names the site answers to; None answers any (development and testing only).
@@ -194,6 +202,9 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_PASSWORD"] = env.get("MAIL_PASSWORD") or None
     config["MAIL_USE_TLS"] = _env_bool("MAIL_USE_TLS", False)
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
+    config["MAIL_MAX_ATTEMPTS"] = max(_env_count("MAIL_MAX_ATTEMPTS", Config.MAIL_MAX_ATTEMPTS), 1)
+    for name in ("MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_MAX_SECONDS"):
+        config[name] = _env_seconds(name, getattr(Config, name))
     # The site's public address: every link in an email is built on it, never on the Host
     # header of the request that caused the email.
     config["SITE_URL"] = env.get("SITE_URL") or None

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests.browser.conftest import LiveServer, screenshot, sign_in
-from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import ItemFactory, OutboxMessageFactory, PostFactory, TagFactory, UserFactory
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import User
 
@@ -169,3 +170,57 @@ def test_admin_pages_look_finished_on_a_desktop_and_a_phone(
         assert chart.count() == 1
         assert chart.get_attribute("viewBox") == view_box
         assert current.locator("table caption", has_text="New rows per day").count() == 1
+
+
+def test_the_outbox_page_empty_with_rows_and_a_failed_message_retried(
+    live_server: LiveServer, page: Any, phone_page: Any, backend: str
+) -> None:
+    make_rows(
+        live_server, lambda: UserFactory(username="root", email="root@example.com", is_admin=True)
+    )
+    sign_in(page, live_server, "root")
+    page.goto(live_server("/admin/mail"))
+    assert page.get_by_text("No messages yet").is_visible()
+    screenshot(page, f"admin-mail-empty-{backend}")
+
+    def build() -> None:
+        for n in range(6):
+            OutboxMessageFactory(
+                recipient=f"reader{n}@example.com", status="sent", attempts=1, sent_at=utcnow()
+            )
+        OutboxMessageFactory(recipient="waiting@example.com")
+        OutboxMessageFactory(
+            recipient="slow@example.com",
+            attempts=2,
+            last_error="ConnectionRefusedError: [Errno 111] Connection refused",
+        )
+
+    make_rows(live_server, build)
+    page.goto(live_server("/admin/mail"))
+    assert page.locator("table.admin-table tbody tr").count() == 8
+    screenshot(page, f"admin-mail-rows-{backend}")
+
+    make_rows(
+        live_server,
+        lambda: OutboxMessageFactory(
+            recipient="bounced@example.com",
+            subject="Reset your password",
+            status="failed",
+            attempts=8,
+            last_error="550 5.1.1 <bounced@example.com>: Recipient address rejected",
+        ),
+    )
+    for current, kind in ((page, "desktop"), (phone_page, "phone")):
+        if kind == "phone":
+            sign_in(current, live_server, "root")
+        current.goto(live_server("/admin/mail?status=failed"))
+        overflow = current.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+        assert overflow is False, f"/admin/mail overflows on a {kind}"
+        screenshot(current, f"admin-mail-failed-{kind}-{backend}")
+    page.get_by_role("button", name="Retry the message to bounced@example.com").click()
+    assert "will be sent again" in page.locator(".flash-success").inner_text()
+    assert page.get_by_text("No messages match these filters").is_visible()
+    page.goto(live_server("/admin/"))
+    screenshot(page, f"admin-dashboard-with-mail-{backend}")

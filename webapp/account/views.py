@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.account.forms import AccountForm, DeleteAccountForm, PasswordChangeForm
 from webapp.audit import audit
 from webapp.auth import services
-from webapp.auth.emails import send_confirmation, send_password_changed
+from webapp.auth.emails import queue_confirmation, queue_password_changed
 from webapp.auth.limits import configured, signed_in_user
 from webapp.auth.login import signed_in_row
 from webapp.db.types import utcnow
@@ -79,14 +79,13 @@ def edit() -> ResponseReturnValue:
         flash(f"Your username is now {username}.", "success")
     if email_changes:
         # The address changes only once the new one is confirmed, from the link sent to it.
-        if send_confirmation(user, email):
-            flash(
-                f"We sent a link to {email}. Your email address changes to it once you follow "
-                f"the link; until then it stays {user.email}.",
-                "info",
-            )
-        else:
-            flash("We could not send the confirmation email just now. Please try again.", "error")
+        queue_confirmation(user, email)
+        db.session.commit()
+        flash(
+            f"We sent a link to {email}. Your email address changes to it once you follow "
+            f"the link; until then it stays {user.email}.",
+            "info",
+        )
     if not (email_changes or username_changes):
         flash("Nothing changed.", "info")
     return redirect(url_for("account.index"))
@@ -103,8 +102,8 @@ def password() -> ResponseReturnValue:
             form.current_password.errors.append(WRONG_PASSWORD)
         else:
             services.change_password(user, form.password.data)
+            queue_password_changed(user)
             db.session.commit()
-            send_password_changed(user)
             flash("Your password has been changed. Your other sessions were signed out.", "success")
             return redirect(url_for("account.index"))
     return render_template("account/password.html", form=form)

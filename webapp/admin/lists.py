@@ -37,11 +37,12 @@ def show_list(table: AdminTable) -> ResponseReturnValue:
     params = parse_params(table.spec, request.args.to_dict())
     page = ListRepository(db.session, table.spec).page(params)
     return render_template(
-        "admin/list.html",
+        table.template,
         table=table,
         page=page,
         params=params,
         per_page_choices=PER_PAGE_CHOICES,
+        **(table.context() if table.context else {}),
     )
 
 

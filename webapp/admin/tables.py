@@ -8,6 +8,7 @@ by its own template, ``templates/admin/rows/audit.html``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -15,17 +16,20 @@ from urllib.parse import quote
 from flask import url_for
 
 from webapp.admin.params import query_args
+from webapp.extensions import db
 from webapp.repositories.admin import (
     AUDIT_LIST,
     AUDIT_TARGETS,
     BULK_TABLES,
     ITEM_LIST,
+    MAIL_LIST,
     POST_LIST,
     TAG_LIST,
     USER_LIST,
     BulkTable,
 )
 from webapp.repositories.keyset import KeysetPage, ListParams, ListSpec
+from webapp.repositories.outbox import OutboxRepository
 from webapp.web.rendering import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
@@ -90,6 +94,9 @@ class AdminTable:
     # ``rows_template`` draws them.
     rows: RowRenderer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The page's template (it extends admin/list.html) and what else it shows beside the rows.
+    template: str = "admin/list.html"
+    context: Callable[[], dict[str, Any]] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -262,4 +269,38 @@ AUDIT = AdminTable(
     ),
 )
 
-TABLES: dict[str, AdminTable] = {t.name: t for t in (USERS, ITEMS, POSTS, TAGS, AUDIT)}
+
+def mail_counts() -> dict[str, Any]:
+    return {"counts": OutboxRepository(db.session).counts()}
+
+
+MAIL = AdminTable(
+    name="mail",
+    title="Mail",
+    noun="message",
+    plural="messages",
+    spec=MAIL_LIST,
+    search_label="Search recipients and subjects",
+    columns=(
+        Column("Created", sort="created"),
+        Column("Recipient", sort="recipient"),
+        Column("Subject"),
+        Column("Status"),
+        Column("Attempts", sort="attempts", numeric=True),
+        Column("Last error"),
+        Column("Next try / sent"),
+    ),
+    filters=(
+        FilterField(
+            "status", "Status", (("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed"))
+        ),
+    ),
+    intro=(
+        "Every email the site sends waits here until the deliverer (flask mail deliver) hands "
+        "it to the mail server. Bodies are not shown: they hold sign-in links."
+    ),
+    template="admin/mail.html",
+    context=mail_counts,
+)
+
+TABLES: dict[str, AdminTable] = {t.name: t for t in (USERS, ITEMS, POSTS, TAGS, AUDIT, MAIL)}

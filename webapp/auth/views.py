@@ -19,10 +19,10 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import services
 from webapp.auth.emails import (
-    send_confirmation,
-    send_email_changed,
-    send_password_changed,
-    send_reset,
+    queue_confirmation,
+    queue_email_changed,
+    queue_password_changed,
+    queue_reset_request,
 )
 from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
 from webapp.auth.limits import (
@@ -57,7 +57,6 @@ RESET_LINK_INVALID = "That link is invalid, has expired or was already used. Ask
 CONFIRM_LINK_INVALID = (
     "That confirmation link is invalid or has expired. Sign in to have a new one sent."
 )
-MAIL_FAILED = "We could not send the email just now. Please try again in a few minutes."
 
 
 def _without_referrer(response: Response) -> Response:
@@ -123,6 +122,7 @@ def register() -> ResponseReturnValue:
                 email=form.email.data, username=form.username.data, password=form.password.data
             )
             services.start_session(user)
+            queue_confirmation(user)
             db.session.commit()
         except IntegrityError as error:
             db.session.rollback()
@@ -130,10 +130,8 @@ def register() -> ResponseReturnValue:
             logout_user()
             session.clear()
         else:
-            sent = send_confirmation(user)
             flash(f"Welcome, {user.username}! Your account is ready.", "success")
-            if sent:
-                flash(f"We sent a link to {user.email}: follow it to confirm it.", "info")
+            flash(f"We sent a link to {user.email}: follow it to confirm it.", "info")
             return redirect_next("account.index")
     return render_template("auth/register.html", form=form)
 
@@ -146,9 +144,8 @@ def register() -> ResponseReturnValue:
 def forgot() -> ResponseReturnValue:
     form = ForgotForm()
     if form.validate_on_submit():
-        user = UserRepository(db.session).get_by_email(form.email.data)
-        if user is not None and user.is_active:
-            send_reset(user)  # a failure is logged; the answer stays the same either way
+        queue_reset_request(form.email.data)  # the same work whether or not it is an account's
+        db.session.commit()
         flash(RESET_SENT, "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot.html", form=form)
@@ -164,10 +161,10 @@ def reset(token: str) -> ResponseReturnValue:
     form.account = user
     if form.validate_on_submit():
         services.reset_password(user, form.password.data)
+        queue_password_changed(user)
         logout_user()
         session.clear()
         db.session.commit()
-        send_password_changed(user)
         flash("Your new password is set. Sign in with it now.", "success")
         return redirect(url_for("auth.login"))
     html = render_template("auth/reset.html", form=form, user=user, token=token)
@@ -199,6 +196,7 @@ def confirm(token: str) -> ResponseReturnValue:
         return _without_referrer(redirect(target))
     try:
         previous = services.change_email(user, confirmation.email)
+        queue_email_changed(user, previous)
         db.session.commit()
     except IntegrityError as error:
         db.session.rollback()
@@ -206,7 +204,6 @@ def confirm(token: str) -> ResponseReturnValue:
             raise
         flash(taken, "error")
         return _without_referrer(redirect(target))
-    send_email_changed(user, previous)
     flash(f"Your email address is now {user.email}.", "success")
     return _without_referrer(redirect(target))
 
@@ -218,8 +215,8 @@ def confirm_resend() -> ResponseReturnValue:
     user = signed_in_row()
     if user.is_confirmed:
         flash("Your email address is already confirmed.", "info")
-    elif send_confirmation(user):
-        flash(f"We sent a new confirmation link to {user.email}.", "success")
     else:
-        flash(MAIL_FAILED, "error")
+        queue_confirmation(user)
+        db.session.commit()
+        flash(f"We sent a new confirmation link to {user.email}.", "success")
     return redirect_next("account.index")

@@ -1,4 +1,4 @@
-"""Command line: ``flask --app webapp create-admin`` and ``flask --app webapp seed``."""
+"""Command line: ``flask --app webapp create-admin``, ``seed`` and ``mail deliver``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from webapp.admin import services as admin_services
+from webapp.cli.mail import mail
 from webapp.cli.seed import SeedSizes, seed_database
 from webapp.db.types import utcnow
 from webapp.extensions import db
@@ -21,6 +22,7 @@ from webapp.validation import (
 )
 
 bp = Blueprint("cli", __name__, cli_group=None)
+bp.cli.add_command(mail)
 
 
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:

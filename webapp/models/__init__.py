@@ -3,7 +3,18 @@
 from webapp.db.types import utcnow
 from webapp.models.audit import AuditEvent
 from webapp.models.item import Item
+from webapp.models.mail import OutboxMessage
 from webapp.models.post import POST_BODY_MAX, Post, Tag, post_tags
 from webapp.models.user import User
 
-__all__ = ["POST_BODY_MAX", "AuditEvent", "Item", "Post", "Tag", "User", "post_tags", "utcnow"]
+__all__ = [
+    "POST_BODY_MAX",
+    "AuditEvent",
+    "Item",
+    "OutboxMessage",
+    "Post",
+    "Tag",
+    "User",
+    "post_tags",
+    "utcnow",
+]

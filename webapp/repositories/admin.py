@@ -26,7 +26,8 @@ from sqlalchemy import (
     update,
 )
 
-from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
+from webapp.models import AuditEvent, Item, OutboxMessage, Post, Tag, User, post_tags
+from webapp.models.mail import MAIL_STATUSES
 from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import SessionLike, contains
@@ -229,6 +230,43 @@ AUDIT_LIST = ListSpec(
         ("before", AuditEvent.before),
         ("after", AuditEvent.after),
         ("ip_address", AuditEvent.ip_address),
+    ),
+)
+
+# The outbox as the admin sees it: who, what, how it went; never a body (it holds the links).
+MAIL_LIST = ListSpec(
+    name="mail",
+    entity=OutboxMessage,
+    id_column=OutboxMessage.id,
+    columns=(
+        OutboxMessage.id,
+        OutboxMessage.recipient,
+        OutboxMessage.subject,
+        OutboxMessage.status,
+        OutboxMessage.attempts,
+        OutboxMessage.last_error,
+        OutboxMessage.created_at,
+        OutboxMessage.next_attempt_at,
+        OutboxMessage.sent_at,
+    ),
+    sort_keys={
+        "created": SortKey(OutboxMessage.created_at, descending_first=True),
+        "recipient": SortKey(OutboxMessage.recipient),
+        "attempts": SortKey(OutboxMessage.attempts, descending_first=True),
+    },
+    default_sort="created",
+    search=lambda q: or_(contains(OutboxMessage.recipient, q), contains(OutboxMessage.subject, q)),
+    filters={"status": FilterSpec(lambda v: OutboxMessage.status == v, MAIL_STATUSES)},
+    export_columns=(
+        ("id", OutboxMessage.id),
+        ("recipient", OutboxMessage.recipient),
+        ("subject", OutboxMessage.subject),
+        ("status", OutboxMessage.status),
+        ("attempts", OutboxMessage.attempts),
+        ("last_error", OutboxMessage.last_error),
+        ("created_at", OutboxMessage.created_at),
+        ("next_attempt_at", OutboxMessage.next_attempt_at),
+        ("sent_at", OutboxMessage.sent_at),
     ),
 )
 

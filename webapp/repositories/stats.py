@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Date, cast, func, literal, select, union_all
 
-from webapp.models import Item, Post, Tag, User
+from webapp.models import Item, OutboxMessage, Post, Tag, User
+from webapp.models.mail import FAILED, PENDING
 from webapp.repositories.base import SessionLike
 from webapp.repositories.counting import Total, total_columns
 
@@ -32,6 +33,8 @@ class SiteCounts:
     items: Total
     posts: Total
     tags: Total
+    mail_pending: Total
+    mail_failed: Total
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,12 @@ class StatsRepository:
             "items": total_columns(self.session, select(Item.id), whole=Item.__tablename__),
             "posts": total_columns(self.session, select(Post.id), whole=Post.__tablename__),
             "tags": total_columns(self.session, select(Tag.id), whole=Tag.__tablename__),
+            "mail_pending": total_columns(
+                self.session, select(OutboxMessage.id).where(OutboxMessage.status == PENDING)
+            ),
+            "mail_failed": total_columns(
+                self.session, select(OutboxMessage.id).where(OutboxMessage.status == FAILED)
+            ),
         }
         columns = [column for name, size in sizes.items() for column in size.labelled(name)]
         row = self.session.execute(select(*columns)).one() if columns else None
@@ -71,6 +80,8 @@ class StatsRepository:
             items=found["items"],
             posts=found["posts"],
             tags=found["tags"],
+            mail_pending=found["mail_pending"],
+            mail_failed=found["mail_failed"],
         )
 
     def _day(self, column: Any) -> Any:
