@@ -176,7 +176,7 @@ class PgBouncer:
     BINARY = "/usr/sbin/pgbouncer"
 
     def __init__(self, databases: dict[str, str]) -> None:
-        """``databases``: the name clients use → the server's ``host:port/dbname``."""
+        """``databases``: the name clients use (``*``: any) → ``host:port[/dbname]``."""
         self.databases = databases
         self.folder = Path(tempfile.mkdtemp(prefix="webapp-pgbouncer-"))
         self.port = free_port()
@@ -192,9 +192,10 @@ class PgBouncer:
     def ini(self) -> str:
         lines = ["[databases]"]
         for name, target in self.databases.items():
-            address, dbname = target.split("/", 1)
+            address, _, dbname = target.partition("/")
             host, port = address.rsplit(":", 1)
-            lines.append(f"{name} = host={host} port={port} dbname={dbname}")
+            entry = f"{name} = host={host} port={port}"
+            lines.append(f"{entry} dbname={dbname}" if dbname else entry)
         lines += [
             "[pgbouncer]",
             "listen_addr = 127.0.0.1",
@@ -206,6 +207,10 @@ class PgBouncer:
             "default_pool_size = 20",
             "max_client_conn = 500",
             "server_reset_query =",
+            # A server that is down answers its waiting clients with an error within seconds.
+            "server_login_retry = 1",
+            "server_connect_timeout = 2",
+            "query_wait_timeout = 5",
             "ignore_startup_parameters = extra_float_digits,options",
             f"logfile = {self.folder / 'pgbouncer.log'}",
             "admin_users = postgres",
@@ -235,8 +240,63 @@ class PgBouncer:
                     raise RuntimeError(f"pgbouncer did not start: see {self.folder}") from None
                 time.sleep(0.05)
 
+    def admin(self, command: str) -> None:
+        """A command on PgBouncer's admin console (``KILL db``, ``RESUME db``, ...)."""
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer"
+        )
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(command)
+        finally:
+            conn.close()
+
+    def wait_reachable(self, name: str, timeout: float = 10.0) -> None:
+        """Until a query through this PgBouncer reaches the server behind ``name``."""
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", dbname=name
+                )
+                try:
+                    with conn.cursor() as cursor:
+                        cursor.execute("SELECT 1")
+                    return
+                finally:
+                    conn.close()
+            except psycopg2.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_TEST_BOUNCER: PgBouncer | None = None
+
+
+def run_pgbouncer(server: str) -> PgBouncer:
+    """The PgBouncer this test run goes through (``TEST_VIA_PGBOUNCER=1``), started once and
+    stopped when the run ends; ``server`` is ``host:port`` of the PostgreSQL behind it."""
+    global _TEST_BOUNCER
+    if _TEST_BOUNCER is None:
+        import atexit
+
+        _TEST_BOUNCER = PgBouncer({"*": server})
+        _TEST_BOUNCER.start()
+        atexit.register(_TEST_BOUNCER.stop)
+    return _TEST_BOUNCER
+
+
+def via_pgbouncer() -> bool:
+    return os.environ.get("TEST_VIA_PGBOUNCER", "").lower() in {"1", "true", "yes"}

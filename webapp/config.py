@@ -138,6 +138,7 @@ class Config:
     TRUSTED_HOSTS: list[str] | None = None
     PER_PAGE = 20
     # Hot standbys that carry reads (webapp.db.replicas); empty: everything on DATABASE_URL.
+    MIGRATIONS_DATABASE_URL: str | None = None
     DATABASE_REPLICA_URLS: list[str] = []
     REPLICA_MAX_LAG_SECONDS = 10.0
     REPLICA_RETRY_SECONDS = 5.0
@@ -200,6 +201,8 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     # The host names this site answers to (Flask's own setting): any other Host is refused.
     if env.get("TRUSTED_HOSTS"):
         config["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
+    # What `flask db upgrade` connects to (the primary directly, when DATABASE_URL is PgBouncer).
+    config["MIGRATIONS_DATABASE_URL"] = env.get("MIGRATIONS_DATABASE_URL") or None
     config["DATABASE_REPLICA_URLS"] = env.get("DATABASE_REPLICA_URLS", "")
     for name in ("REPLICA_MAX_LAG_SECONDS", "REPLICA_RETRY_SECONDS", "REPLICA_POSITION_MAX_AGE"):
         config[name] = _env_seconds(name, getattr(Config, name))
@@ -220,6 +223,8 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if not (test_config and "SQLALCHEMY_ENGINE_OPTIONS" in test_config):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    if migrations_url := config.get("MIGRATIONS_DATABASE_URL"):
+        config["MIGRATIONS_DATABASE_URL"] = normalise_database_url(migrations_url)
     config["DATABASE_REPLICA_URLS"] = replica_urls(config)
     if config["DATABASE_REPLICA_URLS"]:
         from webapp.db.replicas import bind_options
