@@ -108,6 +108,8 @@ def replication() -> Iterator[Replication]:
         postgres_bin()
     except FileNotFoundError as error:
         postgres_unavailable(str(error))
+    if via_pgbouncer() and not PgBouncer.available():
+        postgres_unavailable(f"TEST_VIA_PGBOUNCER is set and {PgBouncer.BINARY} is missing")
     primary = PrivateCluster("webapp_replicas")
     standby = pair = None
     try:
