@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve test lint format db-upgrade seed clean soak bench online-migration
+.PHONY: install run serve test test-pgbouncer lint format db-upgrade seed clean soak bench online-migration
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ serve: install  ## production: migrate DATABASE_URL, then serve it with gunicorn
 
 test: install  ## the whole suite, on SQLite and PostgreSQL, browser journeys included
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The request-level tests and the replica tests once more, through a PgBouncer of their own in
+# pool_mode = transaction (TEST_VIA_PGBOUNCER=1); the rest of the suite adds nothing there.
+PGBOUNCER_TESTS ?= tests/test_auth.py tests/test_items.py tests/test_posts.py tests/test_admin.py tests/test_replicas.py tests/test_pgbouncer.py
+test-pgbouncer: install  ## the PgBouncer pass (Debian's pgbouncer must be installed)
+	TEST_VIA_PGBOUNCER=1 $(PY) -m pytest $(PGBOUNCER_TESTS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

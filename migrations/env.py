@@ -14,6 +14,8 @@ from typing import Any
 from alembic import context
 from alembic.operations.ops import MigrationScript
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from webapp.db.migrations import (
     include_object_for,
@@ -28,9 +30,12 @@ if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-# Flask-Migrate's stock env.py calls the deprecated get_engine(); this is the engine itself.
+# Flask-Migrate's stock env.py calls the deprecated get_engine(); this is the engine itself,
+# unless MIGRATIONS_DATABASE_URL names another way to the same database (the primary directly,
+# when DATABASE_URL goes through PgBouncer in transaction mode).
 target_db = current_app.extensions["migrate"].db
-engine = target_db.engine
+migrations_url = current_app.config.get("MIGRATIONS_DATABASE_URL")
+engine = create_engine(migrations_url, poolclass=NullPool) if migrations_url else target_db.engine
 config.set_main_option(
     "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )

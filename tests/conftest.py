@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests.helpers import AuthActions, CSRFClient, QueryCounter
+from tests.pgcluster import PgBouncer, run_pgbouncer, via_pgbouncer
 from webapp import create_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
@@ -47,7 +48,16 @@ BASE_TEST_CONFIG: dict[str, Any] = {
 
 
 def postgres_url() -> str:
-    return normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL))
+    """The test database; with ``TEST_VIA_PGBOUNCER=1``, through a PgBouncer of the run's own
+    (``pool_mode = transaction``) in front of that server."""
+    url = normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL))
+    if not via_pgbouncer():
+        return url
+    if not PgBouncer.available():
+        postgres_unavailable(f"TEST_VIA_PGBOUNCER is set and {PgBouncer.BINARY} is missing")
+    parsed = make_url(url)
+    bouncer = run_pgbouncer(f"{parsed.host or '127.0.0.1'}:{parsed.port or 5432}")
+    return parsed.set(host="127.0.0.1", port=bouncer.port).render_as_string(hide_password=False)
 
 
 def ensure_database(url: str) -> None:

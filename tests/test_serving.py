@@ -105,7 +105,9 @@ def test_a_sign_in_is_one_json_line_without_the_password_or_cookie(
         "queries",
         "remote_addr",
         "user_id",
+        "db",
     }
+    assert record["db"] == "primary"  # no replicas: every read went to DATABASE_URL
     cookie = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
     line = log_lines.lines[0]
     assert PASSWORD not in line

@@ -51,11 +51,13 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401 - the mappings must be in place
     from webapp.auth.login import configure_login
+    from webapp.db import replicas
     from webapp.db import session as db_session
     from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     db_session.register(app)
+    replicas.register(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -149,6 +149,13 @@ class Config:
     # gives up (so it never queues every client behind it), and how long one statement may run.
     MIGRATION_LOCK_TIMEOUT = 5.0
     MIGRATION_STATEMENT_TIMEOUT = 60.0
+    # Hot standbys that carry reads (webapp.db.replicas); empty: everything on DATABASE_URL.
+    MIGRATIONS_DATABASE_URL: str | None = None
+    DATABASE_REPLICA_URLS: list[str] = []
+    REPLICA_MAX_LAG_SECONDS = 10.0
+    REPLICA_RETRY_SECONDS = 5.0
+    # How old a replica's cached replayed position may be before a read checks it again.
+    REPLICA_POSITION_MAX_AGE = 0.25
 
 
 def missing_settings(config: dict[str, Any]) -> list[str]:
@@ -211,6 +218,11 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     # The host names this site answers to (Flask's own setting): any other Host is refused.
     if env.get("TRUSTED_HOSTS"):
         config["TRUSTED_HOSTS"] = [h.strip() for h in env["TRUSTED_HOSTS"].split(",") if h.strip()]
+    # What `flask db upgrade` connects to (the primary directly, when DATABASE_URL is PgBouncer).
+    config["MIGRATIONS_DATABASE_URL"] = env.get("MIGRATIONS_DATABASE_URL") or None
+    config["DATABASE_REPLICA_URLS"] = env.get("DATABASE_REPLICA_URLS", "")
+    for name in ("REPLICA_MAX_LAG_SECONDS", "REPLICA_RETRY_SECONDS", "REPLICA_POSITION_MAX_AGE"):
+        config[name] = _env_seconds(name, getattr(Config, name))
     if test_config:
         config.update(test_config)
         config.setdefault("ENV", "testing")
@@ -228,4 +240,30 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if not (test_config and "SQLALCHEMY_ENGINE_OPTIONS" in test_config):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    if migrations_url := config.get("MIGRATIONS_DATABASE_URL"):
+        config["MIGRATIONS_DATABASE_URL"] = normalise_database_url(migrations_url)
+    config["DATABASE_REPLICA_URLS"] = replica_urls(config)
+    if config["DATABASE_REPLICA_URLS"]:
+        from webapp.db.replicas import bind_options
+
+        config["SQLALCHEMY_BINDS"] = {
+            **config.get("SQLALCHEMY_BINDS", {}),
+            **bind_options(config["DATABASE_REPLICA_URLS"], config["SQLALCHEMY_ENGINE_OPTIONS"]),
+        }
     return config
+
+
+def replica_urls(config: dict[str, Any]) -> list[str]:
+    """``DATABASE_REPLICA_URLS`` (comma-separated, or a list in a test's configuration) as
+    psycopg2 URLs; replicas are PostgreSQL standbys of a PostgreSQL primary."""
+    value = config.get("DATABASE_REPLICA_URLS") or []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    urls = [normalise_database_url(part.strip()) for part in parts if part.strip()]
+    if not urls:
+        return []
+    if not all(u.startswith("postgresql") for u in [config["SQLALCHEMY_DATABASE_URI"], *urls]):
+        raise ConfigError(
+            "DATABASE_REPLICA_URLS names PostgreSQL hot standbys of a PostgreSQL DATABASE_URL; "
+            "both must be postgresql:// URLs."
+        )
+    return urls

@@ -9,6 +9,7 @@ from flask import Flask, Response, current_app, g, make_response, render_templat
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from webapp.db.replicas import retry_on_primary
 from webapp.extensions import db, limiter, login_manager
 from webapp.repositories.versioned import AlreadyDeleted
 
@@ -114,6 +115,8 @@ def is_database_unavailable(error: DBAPIError) -> bool:
 
 def handle_database_error(error: DBAPIError) -> Response:
     rollback_quietly()
+    if retry_on_primary(error):  # a replica failed a read: it runs again on the primary
+        return Response(status=503)
     if not is_database_unavailable(error):
         raise error
     current_app.logger.warning("database unavailable, answered 503: %s", str(error.orig).strip())

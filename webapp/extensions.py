@@ -11,6 +11,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, registry
 
+from webapp.db.replicas import RoutingSession
 from webapp.db.types import UTCDateTime, type_annotation_map
 
 NAMING_CONVENTION = {
@@ -34,9 +35,14 @@ class Base(DeclarativeBase):
 __all__ = ["Base", "UTCDateTime", "csrf", "db", "limiter", "login_manager", "migrate"]
 
 # A test joins its own outer transaction; "create_savepoint" lets the view's commit stay inside it.
+# RoutingSession sends a read request to a replica when there are replicas (webapp.db.replicas).
 db = SQLAlchemy(
     model_class=Base,
-    session_options={"expire_on_commit": False, "join_transaction_mode": "create_savepoint"},
+    session_options={
+        "class_": RoutingSession,
+        "expire_on_commit": False,
+        "join_transaction_mode": "create_savepoint",
+    },
 )
 migrate = Migrate()
 csrf = CSRFProtect()

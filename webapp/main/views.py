@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
+from webapp.db.replicas import reads_from_primary, replica_report
 from webapp.extensions import db
 from webapp.main.health import check_readiness
 from webapp.repositories import PostRepository
@@ -28,7 +29,11 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/readyz")
+@reads_from_primary
 def readyz() -> ResponseReturnValue:
-    """Readiness: 200 when the database answers and is migrated to the code's head, else 503."""
+    """Readiness: 200 when the database answers and is migrated to the code's head, else 503.
+
+    Replicas are listed with their state and lag; they never make an instance unready."""
     readiness = check_readiness(db.session)
-    return jsonify(readiness.as_json()), 200 if readiness.ready else 503, NO_STORE
+    body: dict[str, object] = {**readiness.as_json(), **replica_report()}
+    return jsonify(body), 200 if readiness.ready else 503, NO_STORE

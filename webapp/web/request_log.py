@@ -2,9 +2,10 @@
 
 The line carries the method, the path (tokens in it redacted, no query string), the status,
 the duration in milliseconds (until the last byte was handed to the server), the number of
-SQL statements run, the request id, the client address and the signed-in user's id. It never
-carries headers, cookies, form fields or query strings, so no password, session cookie or
-token can reach the log.
+SQL statements run, the request id, the client address, the signed-in user's id and where
+the request's reads went (``"db": "primary"``, or ``"db": "replica"`` and its ``host:port``).
+It never carries headers, cookies, form fields or query strings, so no password, session
+cookie or token can reach the log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, g, request
 from sqlalchemy import Engine, event
 from werkzeug.wsgi import ClosingIterator
+
+from webapp.db.replicas import ENVIRON_DB, ENVIRON_REPLICA
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -114,7 +117,16 @@ def log_record(
         "queries": statements,
         "remote_addr": environ.get("REMOTE_ADDR"),
         "user_id": environ.get(ENVIRON_USER_ID),
+        **where_reads_went(environ),
     }
+
+
+def where_reads_went(environ: WSGIEnvironment) -> dict[str, str]:
+    """``{"db": "primary"}``, or ``{"db": "replica", "replica": "host:port"}``."""
+    replica = environ.get(ENVIRON_REPLICA)
+    if environ.get(ENVIRON_DB) == "replica" and replica:
+        return {"db": "replica", "replica": replica}
+    return {"db": "primary"}
 
 
 def redacted_path() -> str:
