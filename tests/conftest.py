@@ -160,7 +160,7 @@ def app(
     ESTIMATES.forget()  # table estimates are kept per database for seconds: start afresh
     with app.app_context():
         if backend == "sqlite":
-            db.create_all()
+            db.create_all(bind_key=None)  # the primary only: replica binds are read-only standbys
             yield app
             db.session.remove()
             db.engine.dispose()

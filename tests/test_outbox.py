@@ -488,7 +488,7 @@ def test_sigterm_lets_the_deliverer_finish_the_message_in_hand_and_exit(tmp_path
     url = f"sqlite:///{tmp_path / 'deliver.sqlite'}"
     app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        db.create_all()
+        db.create_all(bind_key=None)  # the primary only: replica binds are read-only standbys
         db.engine.dispose()
     _fill_outbox(url, 3)
     collector = _SlowCollector()

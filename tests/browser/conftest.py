@@ -69,7 +69,7 @@ def live_server(
         url = postgres_url()
     app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url, **live_config})
     with app.app_context():
-        db.create_all()
+        db.create_all(bind_key=None)  # the primary only: replica binds are read-only standbys
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     app.config["SITE_URL"] = f"http://127.0.0.1:{server.server_port}"  # the emailed links
     thread = threading.Thread(target=server.serve_forever, daemon=True)
