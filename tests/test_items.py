@@ -400,12 +400,12 @@ def test_an_item_deleted_while_its_form_was_open_goes_back_to_the_list(
     item_id = item.id
     db.session.commit()
 
-    def deleted_meanwhile(repository: Any, obj: Any, version: int, **_changes: Any) -> None:
+    def deleted_meanwhile(repository: Any, obj: Any, version: int) -> None:
         repository.session.execute(delete(Item).where(Item.id == obj.id))
         repository.session.commit()  # another request (another tab) deleted it first
         raise StaleDataError("deleted")
 
-    monkeypatch.setattr(ItemRepository, "update_at_version", deleted_meanwhile)
+    monkeypatch.setattr(ItemRepository, "check_version", deleted_meanwhile)
     response = client.post(
         f"/items/{item_id}/edit", data={"title": "Mine", "description": "", "version": "1"}
     )

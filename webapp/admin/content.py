@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from webapp.admin import services
 from webapp.admin.pages import actor, confirm_delete, get_or_404
 from webapp.admin.views import bp
+from webapp.changes import update_item, update_post
 from webapp.extensions import db
 from webapp.items.forms import ItemEditForm
 from webapp.models import Item, Post
@@ -32,7 +33,7 @@ def item_edit(item_id: int) -> ResponseReturnValue:
             form,
             "item",
             item_id,
-            lambda version: services.update_item(actor(), item, version, values),
+            lambda version: update_item(actor(), item, version, values, action="admin.item.update"),
             lambda: items.get(item_id),
         )
         if saved is not None:
@@ -64,7 +65,9 @@ def post_edit(post_id: int) -> ResponseReturnValue:
             form,
             "post",
             post_id,
-            lambda version: services.update_post(actor(), post, version, values, form.tag_names),
+            lambda version: update_post(
+                actor(), post, version, values, form.tag_names, action="admin.post.update"
+            ),
             lambda: posts.get_with_relations(post_id),
         )
         if saved is not None:

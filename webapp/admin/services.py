@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement
 
 from webapp.audit import audit
 from webapp.auth.services import end_all_sessions
+from webapp.changes import changed_fields
 from webapp.extensions import db
 from webapp.models import Item, Post, Tag, User
 from webapp.repositories import (
@@ -29,12 +30,6 @@ USER_FIELDS = ("email", "username", "is_active", "is_admin")
 
 class RuleError(Exception):
     """An admin asked for a change the rules forbid; the message says why."""
-
-
-def _changes(obj: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The fields of ``values`` that differ from ``obj``: (before, after)."""
-    changed = {name: value for name, value in values.items() if getattr(obj, name) != value}
-    return {name: getattr(obj, name) for name in changed}, changed
 
 
 def _check_admins_remain(actor: User, user: User) -> None:
@@ -84,7 +79,7 @@ def create_user(
 def update_user(actor: User, user: User, values: dict[str, Any]) -> dict[str, Any]:
     """Apply the changed fields of ``values`` (email, username, active, admin); returns them."""
     check_user_change(actor, user, is_active=values["is_active"], is_admin=values["is_admin"])
-    before, after = _changes(user, values)
+    before, after = changed_fields(user, values)
     if not after:
         return after
     UserRepository(db.session).update(user, **after)
@@ -112,41 +107,10 @@ def delete_user(actor: User, user: User) -> None:
     UserRepository(db.session).delete(user)
 
 
-def update_item(actor: User, item: Item, version: int, values: dict[str, Any]) -> dict[str, Any]:
-    """Apply the changed fields of ``values`` to ``item`` if it is still at ``version`` (else
-    ``StaleDataError``); returns the changes."""
-    items = ItemRepository(db.session)
-    items.check_version(item, version)
-    before, after = _changes(item, values)
-    if after:
-        items.update(item, **after)
-        audit("admin.item.update", actor, item, before=before, after=after)
-    return after
-
-
 def delete_item(actor: User, item: Item) -> None:
     before = {"title": item.title, "owner_id": item.owner_id}
     audit("admin.item.delete", actor, item, before=before)
     ItemRepository(db.session).delete(item)
-
-
-def update_post(
-    actor: User, post: Post, version: int, values: dict[str, Any], tag_names: list[str]
-) -> dict[str, Any]:
-    """Save an edit of ``post`` (title, body, tags) made at ``version``, as its author's is
-    saved; returns the changes (none: nothing is written)."""
-    posts = PostRepository(db.session)
-    posts.check_version(post, version)
-    before, after = _changes(post, values)
-    old_tags = [tag.name for tag in post.tags]
-    if sorted(old_tags) != sorted(tag_names):
-        before["tags"], after["tags"] = old_tags, tag_names
-    if after:
-        posts.update_post(
-            post, version, title=values["title"], body=values["body"], tag_names=tag_names
-        )
-        audit("admin.post.update", actor, post, before=before, after=after)
-    return after
 
 
 def delete_post(actor: User, post: Post) -> None:

@@ -6,6 +6,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from webapp.audit import audit
+from webapp.auth.login import signed_in_row
+from webapp.changes import item_values, update_item
 from webapp.extensions import db, login_manager
 from webapp.items.forms import ItemEditForm, ItemForm
 from webapp.models import Item
@@ -51,6 +54,7 @@ def create() -> ResponseReturnValue:
         item = ItemRepository(db.session).create_for(
             current_user.id, title=form.title.data, description=form.description.data
         )
+        audit("item.create", signed_in_row(), item, after=item_values(item))
         db.session.commit()
         flash(f"Item “{item.title}” created.", "success")
         return redirect(url_for("items.detail", item_id=item.id))
@@ -71,8 +75,12 @@ def edit(item_id: int) -> ResponseReturnValue:
         saved = save_edit(
             form,
             "item",
-            lambda version: items.update_at_version(
-                item, version, title=form.title.data, description=form.description.data or None
+            lambda version: update_item(
+                signed_in_row(),
+                item,
+                version,
+                {"title": form.title.data, "description": form.description.data or None},
+                action="item.update",
             ),
             lambda: items.get_for_owner(item_id, current_user.id),
             saved=f"Item “{form.title.data}” saved.",

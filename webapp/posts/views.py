@@ -9,6 +9,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import Row
 
+from webapp.audit import audit
+from webapp.auth.login import signed_in_row
+from webapp.changes import post_values, update_post
 from webapp.extensions import db
 from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
@@ -95,6 +98,7 @@ def create() -> ResponseReturnValue:
             body=form.body.data,
             tag_names=form.tag_names,
         )
+        audit("post.create", signed_in_row(), post, after=post_values(post))
         db.session.commit()
         flash(f"Post “{post.title}” published.", "success")
         return redirect(url_for("posts.detail", post_id=post.id))
@@ -111,12 +115,13 @@ def edit(post_id: int) -> ResponseReturnValue:
         saved = save_edit(
             form,
             "post",
-            lambda version: posts.update_post(
+            lambda version: update_post(
+                signed_in_row(),
                 post,
                 version,
-                title=form.title.data,
-                body=form.body.data,
-                tag_names=form.tag_names,
+                {"title": form.title.data, "body": form.body.data or None},
+                form.tag_names,
+                action="post.update",
             ),
             lambda: posts.get_with_relations(post_id),
             saved=f"Post “{form.title.data}” saved.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -33,15 +33,6 @@ class VersionedRepository(BaseRepository[V]):
             raise StaleDataError(
                 f"{type(obj).__name__} {row.id} is at version {row.version}, not {version}"
             )
-
-    def update_at_version(self, obj: V, version: int, **changes: Any) -> V:
-        """Apply ``changes`` only if ``obj`` is still at ``version``.
-
-        Raises ``StaleDataError`` when someone saved in between, whether before this request
-        loaded the row (versions differ) or while it ran (the versioned UPDATE matches nothing).
-        """
-        self.check_version(obj, version)
-        return self.update(obj, **changes)
 
     def delete(self, obj: V) -> None:
         """Delete ``obj`` at whatever version it is now; ``AlreadyDeleted`` if it is gone.
