@@ -52,6 +52,7 @@ from webapp.admin.tables import TABLES
 from webapp.auth.tokens import make_confirm_token, make_reset_token
 from webapp.extensions import db
 from webapp.models import POST_BODY_MAX
+from webapp.repositories import AuditRepository
 from webapp.validation import has_control_chars
 from webapp.web.forms import Form
 
@@ -191,6 +192,23 @@ FORMS: dict[str, Target] = {
     ),
     "admin.tag_delete": Target("admin", args=lambda r: {"tag_id": r["tag"].id}),
     "admin.mail_retry": Target("admin", args=lambda r: {"message_id": r["mail"].id}),
+    # A restore reads only hidden values (the log's newest event and the row version the
+    # history page showed): a bad one sends the admin back to the history, and nothing changes.
+    **{
+        f"admin.{kind}_restore": Target(
+            "admin",
+            args=lambda r, kind=kind, row=row: {
+                "row_id": r[row].id,
+                "event_id": r[f"{kind}_event"].id,
+            },
+            hidden=lambda r, kind=kind, row=row: {
+                "as_of": str(r[f"{kind}_event"].id),
+                **({"version": str(r[row].version)} if kind != "user" else {}),
+            },
+            invalid_status=302,
+        )
+        for kind, row in (("user", "bob"), ("item", "item"), ("post", "post"))
+    },
     # Bulk actions read their own parameters (no text is stored): a bad one sends the admin
     # back to the list, and nothing changes.
     "admin.users_bulk": Target(
@@ -336,9 +354,14 @@ class _Anything:
     name = "x"
 
 
+# Every key of the ``rows`` fixture: what a form's values may be taken from.
+ROW_NAMES = ("alice", "bob", "admin", "item", "post", "tag", "other")
+ROW_NAMES += tuple(f"{kind}_event" for kind in ("user", "item", "post"))
+
+
 def _field_names(endpoint: str) -> list[str]:
     anything = _Anything()
-    rows = dict.fromkeys(("alice", "bob", "admin", "item", "post", "tag", "other"), anything)
+    rows = dict.fromkeys(ROW_NAMES, anything)
     return list(FORMS[endpoint].fields(rows))
 
 
@@ -378,6 +401,15 @@ def rows(app: Flask) -> Rows:
         "other": TagFactory(name="other"),
         "mail": OutboxMessageFactory(status="failed", attempts=8),
     }
+    audit = AuditRepository(db.session)
+    for kind, row in (("user", "bob"), ("item", "item"), ("post", "post")):
+        world[f"{kind}_event"] = audit.record(
+            f"admin.{kind}.update",
+            target_type=kind,
+            target_id=world[row].id,
+            before={"title" if kind != "user" else "username": "earlier"},
+            after={"title" if kind != "user" else "username": "now"},
+        )
     db.session.commit()
     return world
 
@@ -477,7 +509,7 @@ INTEGER_ARGS = ("page", "per_page", "ids")
 
 def _hidden_names(endpoint: str) -> list[str]:
     anything = _Anything()
-    rows = dict.fromkeys(("alice", "bob", "admin", "item", "post", "tag", "other"), anything)
+    rows = dict.fromkeys(ROW_NAMES, anything)
     return list(FORMS[endpoint].hidden(rows))
 
 

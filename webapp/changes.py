@@ -33,16 +33,23 @@ def post_values(post: Post) -> dict[str, Any]:
 
 
 def update_item(
-    actor: User, item: Item, version: int, values: dict[str, Any], *, action: str
+    actor: User,
+    item: Item,
+    version: int,
+    values: dict[str, Any],
+    *,
+    action: str,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply the changed fields of ``values`` to ``item`` if it is still at ``version`` (else
-    ``StaleDataError``) and record ``action``; returns the changes (none: nothing written)."""
+    ``StaleDataError``) and record ``action`` (with ``context`` beside the values after);
+    returns the changes (none: nothing is written)."""
     items = ItemRepository(db.session)
     items.check_version(item, version)
     before, after = changed_fields(item, values)
     if after:
         items.update(item, **after)
-        audit(action, actor, item, before=before, after=after)
+        audit(action, actor, item, before=before, after={**after, **(context or {})})
     return after
 
 
@@ -54,9 +61,10 @@ def update_post(
     tag_names: list[str],
     *,
     action: str,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Save an edit of ``post`` (title, body, tags) made at ``version`` and record ``action``;
-    returns the changes (none: nothing is written)."""
+    """Save an edit of ``post`` (title, body, tags) made at ``version`` and record ``action``
+    (with ``context`` beside the values after); returns the changes (none: nothing written)."""
     posts = PostRepository(db.session)
     posts.check_version(post, version)
     before, after = changed_fields(post, values)
@@ -67,5 +75,5 @@ def update_post(
         posts.update_post(
             post, version, title=values["title"], body=values["body"], tag_names=tag_names
         )
-        audit(action, actor, post, before=before, after=after)
+        audit(action, actor, post, before=before, after={**after, **(context or {})})
     return after

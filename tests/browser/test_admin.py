@@ -224,3 +224,63 @@ def test_the_outbox_page_empty_with_rows_and_a_failed_message_retried(
     assert page.get_by_text("No messages match these filters").is_visible()
     page.goto(live_server("/admin/"))
     screenshot(page, f"admin-dashboard-with-mail-{backend}")
+
+
+GREEN = (
+    "Brass, with a green shade, a heavy round base and a switch on the cord; "
+    "bought at the Saturday market"
+)
+
+
+def test_an_admin_reads_an_items_history_and_restores_an_earlier_title(
+    live_server: LiveServer, page: Any, backend: str
+) -> None:
+    def build() -> None:
+        UserFactory(username="root", email="root@example.com", is_admin=True)
+        owner = UserFactory(username="maria", email="maria@example.com")
+        ItemFactory(
+            owner=owner,
+            title="Reading lamp",
+            description=GREEN,
+        )
+
+    make_rows(live_server, build)
+    sign_in(page, live_server, "root")
+    page.goto(live_server("/admin/items"))
+    page.get_by_role("link", name="Reading lamp").click()
+    page.get_by_role("link", name="History").click()
+    assert page.locator(".empty").inner_text() == "No change of this item has been recorded."
+    screenshot(page, f"admin-history-empty-{backend}")
+
+    page.get_by_role("link", name="Back to the item").click()
+    for title, description in (
+        (
+            "Desk lamp",
+            GREEN,
+        ),
+        (
+            "Desk lamp",
+            GREEN.replace("a green shade", "a white paper shade"),
+        ),
+    ):
+        page.get_by_label("Title").fill(title)
+        page.get_by_label("Description").fill(description)
+        page.get_by_role("button", name="Save item").click()
+        assert page.locator(".flash-success").inner_text() == "Item saved."
+    page.get_by_role("link", name="History").click()
+    entries = page.locator("li.history-entry")
+    assert entries.count() == 2
+    assert entries.first.locator("ins").first.inner_text() == "white paper"
+    screenshot(page, f"admin-history-{backend}")
+
+    entries.nth(1).get_by_role("button", name="Restore these values").click()
+    assert page.locator(".flash-success").inner_text() == "Restored the values this change left."
+    assert (
+        page.locator("li.history-entry")
+        .first.locator("h2")
+        .inner_text()
+        .startswith("Restored earlier values")
+    )
+    screenshot(page, f"admin-history-restored-{backend}")
+    page.get_by_role("link", name="Back to the item").click()
+    assert page.get_by_label("Description").input_value() == GREEN

@@ -76,8 +76,16 @@ def create_user(
     return user
 
 
-def update_user(actor: User, user: User, values: dict[str, Any]) -> dict[str, Any]:
-    """Apply the changed fields of ``values`` (email, username, active, admin); returns them."""
+def update_user(
+    actor: User,
+    user: User,
+    values: dict[str, Any],
+    *,
+    action: str = "admin.user.update",
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Apply the changed fields of ``values`` (email, username, active, admin) and record
+    ``action`` (with ``context`` beside the values after); returns the changes."""
     check_user_change(actor, user, is_active=values["is_active"], is_admin=values["is_admin"])
     before, after = changed_fields(user, values)
     if not after:
@@ -85,7 +93,7 @@ def update_user(actor: User, user: User, values: dict[str, Any]) -> dict[str, An
     UserRepository(db.session).update(user, **after)
     if after.get("is_active") is False:
         end_all_sessions(user)  # a deactivated user's open sessions end on their next click
-    audit("admin.user.update", actor, user, before=before, after=after)
+    audit(action, actor, user, before=before, after={**after, **(context or {})})
     return after
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db.types import utcnow
@@ -14,6 +14,8 @@ class AuditEvent(Base):
     """Who did what to which row, with the values before and after (never secrets)."""
 
     __tablename__ = "audit_events"
+    # A row's history (``/admin/<kind>s/<id>/history``), newest first.
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

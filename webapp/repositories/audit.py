@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from webapp.models import AuditEvent, User
 from webapp.repositories.base import BaseRepository
@@ -88,3 +88,35 @@ class AuditRepository(BaseRepository[AuditEvent]):
         return list(
             self.session.scalars(select(AuditEvent).order_by(*self.default_order).limit(limit))
         )
+
+    def for_row(
+        self, target_type: str, target_id: int, *, before_id: int | None = None, limit: int = 50
+    ) -> list[AuditEvent]:
+        """The events of one row, newest first: ``limit`` of them, older than ``before_id``."""
+        stmt = select(AuditEvent).where(
+            AuditEvent.target_type == target_type, AuditEvent.target_id == target_id
+        )
+        if before_id is not None:
+            stmt = stmt.where(AuditEvent.id < before_id)
+        return list(self.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
+
+    def befores_since(self, target_type: str, target_id: int, after_id: int) -> list[Any]:
+        """The values before each change of one row newer than event ``after_id``, newest
+        first: what undoing them, one by one, needs."""
+        stmt = (
+            select(AuditEvent.before)
+            .where(
+                AuditEvent.target_type == target_type,
+                AuditEvent.target_id == target_id,
+                AuditEvent.id > after_id,
+            )
+            .order_by(AuditEvent.id.desc())
+        )
+        return list(self.session.scalars(stmt))
+
+    def newest_id(self, target_type: str, target_id: int) -> int:
+        """The id of the row's newest event (0: none)."""
+        stmt = select(func.max(AuditEvent.id)).where(
+            AuditEvent.target_type == target_type, AuditEvent.target_id == target_id
+        )
+        return self.session.scalar(stmt) or 0
