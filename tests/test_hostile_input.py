@@ -198,7 +198,7 @@ FORMS: dict[str, Target] = {
         f"admin.{kind}_restore": Target(
             "admin",
             args=lambda r, kind=kind, row=row: {
-                "row_id": r[row].id,
+                f"{kind}_id": r[row].id,
                 "event_id": r[f"{kind}_event"].id,
             },
             hidden=lambda r, kind=kind, row=row: {
@@ -635,6 +635,9 @@ PAGES: dict[str, Page] = {
     "admin.user_edit": Page("admin", args=lambda r: {"user_id": r["bob"].id}),
     "admin.user_delete": Page("admin", args=lambda r: {"user_id": r["bob"].id}),
     "admin.item_edit": Page("admin", args=lambda r: {"item_id": r["item"].id}),
+    "admin.item_history": Page("admin", args=lambda r: {"item_id": r["item"].id}),
+    "admin.post_history": Page("admin", args=lambda r: {"post_id": r["post"].id}),
+    "admin.user_history": Page("admin", args=lambda r: {"user_id": r["bob"].id}),
     "admin.item_delete": Page("admin", args=lambda r: {"item_id": r["item"].id}),
     "admin.post_edit": Page("admin", args=lambda r: {"post_id": r["post"].id}),
     "admin.post_delete": Page("admin", args=lambda r: {"post_id": r["post"].id}),

@@ -64,12 +64,15 @@ ADMIN_PAGES = [
     "/admin/users/new",
     "/admin/users/{member}",
     "/admin/users/{member}/delete",
+    "/admin/users/{member}/history",
     "/admin/items",
     "/admin/items/{item}",
     "/admin/items/{item}/delete",
+    "/admin/items/{item}/history",
     "/admin/posts",
     "/admin/posts/{post}",
     "/admin/posts/{post}/delete",
+    "/admin/posts/{post}/history",
     "/admin/tags",
     "/admin/tags/{tag}",
     "/admin/tags/{tag}/delete",
@@ -177,6 +180,17 @@ def site(live_server: LiveServer) -> Site:
         item = ItemFactory(owner=owner, title="Desk lamp")
         tag = TagFactory(name="garden")
         post = PostFactory(author=owner, title="Tomatoes", tags=[tag])
+        # A history with a long text's word diff and an entry to restore.
+        for before, after in (("Lamp", "Desk lamp"), ("a " * 50, "a " * 49 + "b")):
+            field = "title" if before == "Lamp" else "description"
+            AuditRepository(db.session).record(
+                "admin.item.update",
+                actor=owner,
+                target_type="item",
+                target_id=item.id,
+                before={field: before},
+                after={field: after},
+            )
         db.session.commit()
         ids = {"item": item.id, "post": post.id, "tag": tag.id, "member": member.id}
     return _site(live_server, **ids)

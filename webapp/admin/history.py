@@ -105,6 +105,15 @@ class Kind:
     def edit_endpoint(self) -> str:
         return f"admin.{self.noun}_edit"
 
+    @property
+    def id_arg(self) -> str:
+        """The row's URL argument, as on its edit page: ``item_id``."""
+        return f"{self.noun}_id"
+
+    def history_url(self, row_id: int, **args: Any) -> str:
+        values: dict[str, Any] = {self.id_arg: row_id, **args}
+        return url_for(f"admin.{self.noun}_history", **values)
+
     def values(self, row: Any) -> dict[str, Any]:
         """The row's restorable fields now, as the audit log holds them."""
         values = {name: getattr(row, name) for name in self.fields if name != "tags"}
@@ -336,10 +345,8 @@ def show_history(kind: Kind, row_id: int) -> ResponseReturnValue:
         title=kind.title(row),
         entries=entries(kind, current, events, newer),
         newest_id=audit.newest_id(kind.noun, row_id),
-        older=url_for(request.endpoint or "", row_id=row_id, before=events[-1].id)
-        if more
-        else None,
-        newest=url_for(request.endpoint or "", row_id=row_id) if before_id else None,
+        older=kind.history_url(row_id, before=events[-1].id) if more else None,
+        newest=kind.history_url(row_id) if before_id else None,
         form=ConfirmForm(),
     )
 
@@ -349,7 +356,7 @@ def restore(kind: Kind, row_id: int, event_id: int) -> ResponseReturnValue:
     event = db.session.get(AuditEvent, event_id)
     if event is None or event.target_type != kind.noun or event.target_id != row_id:
         abort(404)
-    back = url_for(f"admin.{kind.noun}_history", row_id=row_id)
+    back = kind.history_url(row_id)
     form = ConfirmForm()
     if not form.validate_on_submit():
         flash("The form had expired: nothing was restored. Try again.", "error")
@@ -382,13 +389,17 @@ def restore(kind: Kind, row_id: int, event_id: int) -> ResponseReturnValue:
 
 
 def _register(name: str, kind: Kind) -> None:
-    def history(row_id: int) -> ResponseReturnValue:
-        return show_history(kind, row_id)
+    """``/admin/items/<item_id>/history`` and its entries' restore buttons (likewise for
+    users and posts)."""
+    id_arg = kind.id_arg
 
-    def restore_view(row_id: int, event_id: int) -> ResponseReturnValue:
-        return restore(kind, row_id, event_id)
+    def history(**args: int) -> ResponseReturnValue:
+        return show_history(kind, args[id_arg])
 
-    row = "<int(max=2147483647):row_id>"
+    def restore_view(event_id: int, **args: int) -> ResponseReturnValue:
+        return restore(kind, args[id_arg], event_id)
+
+    row = f"<int(max=2147483647):{id_arg}>"
     event = "<int(max=2147483647):event_id>"
     bp.add_url_rule(f"/{name}/{row}/history", f"{kind.noun}_history", history)
     bp.add_url_rule(
