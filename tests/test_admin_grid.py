@@ -17,10 +17,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import BASE_TEST_CONFIG
-from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import (
+    ItemFactory,
+    OutboxMessageFactory,
+    PostFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.helpers import AuthActions
 from webapp import create_app
 from webapp.extensions import db
+from webapp.repositories import AuditRepository
 
 ROLES = ("anonymous", "user", "owner", "admin")
 SIGN_IN = 302  # anonymous visitors of a protected page are sent to the sign-in page
@@ -124,6 +131,16 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.tag_delete", "POST"): ADMIN_REDIRECT,
     ("admin.audit", "GET"): ADMIN_ONLY,
     ("admin.audit_export", "GET"): ADMIN_ONLY,
+    ("admin.mail", "GET"): ADMIN_ONLY,
+    ("admin.mail_export", "GET"): ADMIN_ONLY,
+    ("admin.mail_retry", "POST"): ADMIN_REDIRECT,
+    ("admin.user_history", "GET"): ADMIN_ONLY,
+    ("admin.item_history", "GET"): ADMIN_ONLY,
+    ("admin.post_history", "GET"): ADMIN_ONLY,
+    # The world's one event is the item's: restoring it from another row's history is a 404.
+    ("admin.item_restore", "POST"): ADMIN_REDIRECT,
+    ("admin.user_restore", "POST"): (SIGN_IN, 403, 403, 404),
+    ("admin.post_restore", "POST"): (SIGN_IN, 403, 403, 404),
 }
 
 # How a URL argument is filled in, from the rows the grid's world holds (see ``world``).
@@ -136,6 +153,8 @@ URL_ARGUMENTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "username": lambda rows: rows["owner"].username,
     "filename": lambda rows: "css/site.css",
     "token": lambda rows: "not-a-valid-token",
+    "message_id": lambda rows: rows["mail"].id,
+    "event_id": lambda rows: rows["event"].id,
 }
 
 
@@ -178,7 +197,16 @@ def world(app: Flask) -> dict[str, Any]:
         "item": ItemFactory(owner=owner),
         "post": PostFactory(author=owner, tags=[tag]),
         "tag": tag,
+        "mail": OutboxMessageFactory(),
     }
+    db.session.commit()
+    rows["event"] = AuditRepository(db.session).record(
+        "admin.item.update",
+        target_type="item",
+        target_id=rows["item"].id,
+        before={"title": "Before"},
+        after={"title": rows["item"].title},
+    )
     db.session.commit()
     return rows
 
