@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve test test-pgbouncer lint format db-upgrade seed clean soak bench online-migration
+.PHONY: install run serve test test-pgbouncer lint format db-upgrade seed clean soak bench online-migration failover-drill replica-demo
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ clean:
 
 soak: install  ## fault and load run on PostgreSQL (SOAK_ARGS="--duration 60 --clients 32")
 	$(PY) -m tests.soak.soak $(SOAK_ARGS)
+
+# Private servers on free ports (tests/pgcluster.py); the shared PostgreSQL is never touched.
+failover-drill: install  ## kill the primary under write load, promote its standby; sync, then async (DRILL_ARGS)
+	$(PY) -m tests.failover.drill $(DRILL_ARGS)
+
+# A primary, a streaming standby and PgBouncer on free ports, the app served on them, until Ctrl-C.
+replica-demo: install  ## the app on a local primary + standby + PgBouncer; reads move to the replica
+	$(PY) -m tests.replica_demo $(DEMO_ARGS)
 
 bench: install  ## pages vs a raw-driver floor on PostgreSQL at 1M rows (BENCH_DATABASE_URL, BENCH_ARGS)
 	$(PY) -m tests.bench.bench $(BENCH_ARGS)

@@ -118,8 +118,13 @@ class PrivateCluster:
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def standby(self, settings: dict[str, str] | None = None) -> PrivateCluster:
-        """A new streaming standby of this server (``pg_basebackup -R``), started."""
+    def standby(
+        self, settings: dict[str, str] | None = None, application_name: str | None = None
+    ) -> PrivateCluster:
+        """A new streaming standby of this server (``pg_basebackup -R``), started.
+
+        ``application_name`` goes into its ``primary_conninfo``: the name the primary's
+        ``synchronous_standby_names`` knows it by."""
         replica = PrivateCluster(self.database)
         replica._own_folder()
         self.run(
@@ -138,8 +143,41 @@ class PrivateCluster:
             "-c",
             "fast",
         )
+        if application_name:
+            replica.name_in_conninfo(application_name)
         replica.start(settings)
         return replica
+
+    def name_in_conninfo(self, application_name: str) -> None:
+        """Add ``application_name`` to the ``primary_conninfo`` that ``-R`` wrote."""
+        conf = self.data / "postgresql.auto.conf"
+        lines = conf.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("primary_conninfo = '"):
+                lines[number] = line[:-1] + f" application_name={application_name}'"
+        conf.write_text("\n".join(lines) + "\n")
+
+    def cut_off_standbys(self) -> None:
+        """Break the link to every standby and keep it broken: replication connections are
+        refused (``pg_hba.conf``, reloaded) and the WAL senders are ended. A standby retries
+        every ``wal_retrieve_retry_interval``; with synchronous replication, commits wait."""
+        hba = self.data / "pg_hba.conf"
+        hba.write_text("host replication all all reject\n" + hba.read_text())
+        self.sql("SELECT pg_reload_conf()")
+        self.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication")
+
+    def rewind_from(self, source: PrivateCluster) -> None:
+        """Make this stopped former primary a standby of ``source`` (``pg_rewind -R``): the
+        WAL it wrote that ``source`` never received is undone, then it replays from
+        ``source``. Needs ``wal_log_hints = on`` (or data checksums) on this server, and its
+        WAL back to the last checkpoint the two share (``wal_keep_size``)."""
+        self.run(
+            str(self.bin / "pg_rewind"),
+            "-D",
+            str(self.data),
+            f"--source-server=host=127.0.0.1 port={source.port} user=postgres dbname=postgres",
+            "-R",
+        )
 
     def sql(self, statement: str, database: str | None = None) -> object:
         """Run one statement in autocommit on this server; the first column of its first row."""

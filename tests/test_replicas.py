@@ -529,6 +529,30 @@ def test_a_paused_replica_of_an_idle_primary_is_not_lagging(
     assert old  # by the naive measure the replica would have been skipped
 
 
+def test_a_write_on_a_connection_to_a_standby_answers_503_and_the_pool_lets_it_go(
+    make_app: Callable[..., Flask], replication: Replication
+) -> None:
+    """After a failover a proxy (or a URL without target_session_attrs) can hand the app a
+    connection to a server that is now a standby: its write is refused (SQLSTATE 25006).
+    That is an unavailable database (503, Retry-After), not a bug (500), and the connection
+    is dropped so the next one is made afresh."""
+    user = add_user(make_app(), "alice")
+    replication.caught_up()
+    app = make_app(SQLALCHEMY_DATABASE_URI=replication.standby_url, DATABASE_REPLICA_URLS=[])
+    with app.app_context():
+        invalidated: list[object] = []
+        event.listen(db.engine, "invalidate", lambda *args: invalidated.append(args[2]))
+    client = signed_in(app, user)
+    with client.open(
+        "/items/new", method="POST", data={"title": "Refused", "description": ""}
+    ) as response:
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+    assert len(invalidated) == 1 and "read-only transaction" in str(invalidated[0])
+    status, _ = fetch(client, "/items/")  # reads still work on a fresh connection
+    assert status == 200
+
+
 # -- readiness ------------------------------------------------------------------------------
 
 

@@ -11,9 +11,13 @@
    (a) the floor, (b)-(h) the app's pages. The table gives requests/s, p50, p99 and
    non-2xx answers per page (medians over the rounds), each page's ratio to the floor, and
    the resident memory of the app's workers after the run.
+5. Rows (i) and (j): the public feed on a private primary (seeded smaller) served without and
+   with its streaming standby as the replica: the share of reads on the replica and the
+   routing's cost (``--no-replica`` skips them).
 
 Exit status 0 when every target holds (every page >= 1/3 of the floor, the deep page >= 0.8
-of page 1, no non-2xx, workers under 150 MB), 1 when one does not, 2 when it cannot run.
+of page 1, no non-2xx, workers under 150 MB, (j) reads on the replica at >= 0.95 of (i)), 1
+when one does not, 2 when it cannot run.
 """
 
 from __future__ import annotations
@@ -61,6 +65,12 @@ WORKERS = 2
 TARGET_RATIO = 1 / 3
 TARGET_DEEP_RATIO = 0.8
 TARGET_WORKER_MB = 150.0
+# Pages (i) and (j): the public feed on a private primary, without and with its streaming
+# standby as the replica (a standby of the shared server's webapp_bench cannot be made
+# without touching that server). The routing may cost at most 5% of the feed's requests/s.
+REPLICA_DATABASE = "webapp_bench_replica"
+REPLICA_SIZES = SeedSizes(users=10_000, items=0, posts=20_000, tags=200, post_tags=60_000)
+TARGET_ROUTING_RATIO = 0.95
 
 
 class BenchError(RuntimeError):
@@ -258,6 +268,40 @@ class Server:
 
 
 @contextmanager
+def replica_pair() -> Iterator[tuple[str, str]]:
+    """URLs of a private primary, seeded with a feed's worth of posts, and of its streaming
+    standby (``pg_basebackup -R``), both on free ports in temporary folders."""
+    from tests.pgcluster import PrivateCluster, replayed
+
+    primary = PrivateCluster(REPLICA_DATABASE)
+    standby = None
+    try:
+        print("Starting a private primary and standby for the replica rows (i), (j)")
+        primary.start()
+        primary.create_database()
+        flask_command(primary.url, "db", "upgrade", quiet=True)
+        sizes = REPLICA_SIZES
+        flask_command(
+            primary.url,
+            "seed",
+            *("--users", str(sizes.users), "--items", str(sizes.items)),
+            *("--posts", str(sizes.posts), "--tags", str(sizes.tags)),
+            *("--post-tags", str(sizes.post_tags)),
+            quiet=True,
+        )
+        engine = create_engine(primary.url)
+        vacuum_if_needed(engine)
+        engine.dispose()
+        standby = primary.standby()
+        replayed(primary, standby, timeout=60)
+        yield primary.url, standby.url
+    finally:
+        if standby is not None:
+            standby.remove()
+        primary.remove()
+
+
+@contextmanager
 def checkout(ref: str) -> Iterator[Path]:
     """``ref`` (a commit, branch or tag) checked out beside this tree, for ``--compare``."""
     folder = Path(tempfile.mkdtemp(prefix="bench-compare-"))
@@ -274,7 +318,9 @@ def checkout(ref: str) -> Iterator[Path]:
 
 
 @contextmanager
-def gunicorn(name: str, app: str, database_url: str, root: Path = ROOT) -> Iterator[Server]:
+def gunicorn(
+    name: str, app: str, database_url: str, root: Path = ROOT, **extra_env: str
+) -> Iterator[Server]:
     """``app`` of the checkout at ``root`` served with its gunicorn settings and 2 workers;
     output to a log."""
     port = free_port()
@@ -293,6 +339,7 @@ def gunicorn(name: str, app: str, database_url: str, root: Path = ROOT) -> Itera
         # the memory read after the run is that of a worker that served the whole run.
         "GUNICORN_MAX_REQUESTS": "100000000",
         "GUNICORN_LOG_LEVEL": "warning",
+        **extra_env,
     }
     log_path = ROOT / "instance" / f"bench-{name}.log"
     log_path.parent.mkdir(exist_ok=True)
@@ -368,6 +415,7 @@ class Measurement:
     p99_ms: float
     non_2xx: int
     requests: int
+    on_replica: float | None = None  # share of logged requests whose reads went to a replica
 
 
 @dataclass
@@ -390,6 +438,10 @@ class PageResult:
     @property
     def non_2xx(self) -> int:
         return sum(m.non_2xx for m in self.rounds)
+
+    @property
+    def on_replica(self) -> float:
+        return statistics.median(m.on_replica or 0.0 for m in self.rounds)
 
 
 def ensure_wrk() -> str:
@@ -430,19 +482,24 @@ def run_wrk(
     return result
 
 
-def app_statuses(server: Server, start: int, end: int) -> list[int]:
-    """The statuses the app's request log recorded between two offsets of its log file."""
+def app_lines(server: Server, start: int, end: int) -> list[dict[str, Any]]:
+    """The app's request log lines between two offsets of its log file."""
     with server.log_path.open("rb") as log:
         log.seek(start)
         chunk = log.read(end - start)
-    statuses = []
+    lines = []
     for line in chunk.splitlines():
         if line.startswith(b"{"):
             try:
-                statuses.append(int(json.loads(line)["status"]))
-            except (ValueError, KeyError):
+                lines.append(dict(json.loads(line)))
+            except ValueError:
                 continue
-    return statuses
+    return lines
+
+
+def app_statuses(server: Server, start: int, end: int) -> list[int]:
+    """The statuses the app's request log recorded between two offsets of its log file."""
+    return [int(line["status"]) for line in app_lines(server, start, end) if "status" in line]
 
 
 def measure(
@@ -451,10 +508,14 @@ def measure(
     start = server.log_size()
     report = run_wrk(wrk, f"http://127.0.0.1:{server.port}{page.path}", page.cookie, seconds, args)
     failures = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
-    if server.name in {"app", "base"}:
+    on_replica = None
+    if server.name != "floor":
         time.sleep(0.2)  # the last requests' log lines
-        logged = app_statuses(server, start, server.log_size())
+        lines = app_lines(server, start, server.log_size())
+        logged = [int(line["status"]) for line in lines if "status" in line]
         failures = max(failures, sum(1 for s in logged if not 200 <= s < 300))
+        if lines:
+            on_replica = sum(1 for line in lines if line.get("db") == "replica") / len(lines)
     seconds_run = report["duration_us"] / 1e6
     return Measurement(
         rps=report["requests"] / seconds_run,
@@ -462,6 +523,7 @@ def measure(
         p99_ms=report["p99_us"] / 1000,
         non_2xx=failures,
         requests=report["requests"],
+        on_replica=on_replica,
     )
 
 
@@ -513,6 +575,24 @@ def pages(targets: Targets, floor_cookie: None, admin: str, member: str) -> list
         PageSpec("f", "public feed with authors and tags", "app", "/posts/"),
         PageSpec("g", "signed-in user's /items/", "app", "/items/", member),
         PageSpec("h", "a post's page", "app", f"/posts/{targets.post_id}"),
+        PageSpec("i", "public feed, private primary, no replica", "feed", "/posts/"),
+        PageSpec("j", "public feed, same primary + 1 replica", "feed-replica", "/posts/"),
+    ]
+
+
+def replica_checks(results: list[PageResult]) -> list[tuple[str, bool]]:
+    """Rows (i) and (j): reads on the replica, and what the routing costs."""
+    by_key = {r.page.key: r for r in results}
+    if "i" not in by_key or "j" not in by_key:
+        return []
+    alone, routed = by_key["i"], by_key["j"]
+    ratio = routed.rps / alone.rps if alone.rps else 0.0
+    return [
+        (f"(j) reads on the replica: {routed.on_replica:.1%}", routed.on_replica >= 0.99),
+        (
+            f"(j) routing costs <= 5% of (i)'s req/s: {ratio:.3f} x (i), {ratio - 1:+.1%}",
+            ratio >= TARGET_ROUTING_RATIO,
+        ),
     ]
 
 
@@ -538,7 +618,8 @@ def report(results: list[PageResult], memory: list[float], args: argparse.Namesp
         )
     by_key = {r.page.key: r for r in results}
     deep_ratio = by_key["e"].rps / by_key["d"].rps if by_key["d"].rps else 0.0
-    worst = min((r for r in results[1:]), key=lambda r: r.rps)
+    # (i) and (j) serve another database: they are measured against each other, not the floor.
+    worst = min((r for r in results[1:] if r.page.server == "app"), key=lambda r: r.rps)
     worst_ratio = worst.rps / floor if floor else 0.0
     failures = sum(r.non_2xx for r in results)
     peak = max(memory, default=0.0)
@@ -552,6 +633,7 @@ def report(results: list[PageResult], memory: list[float], args: argparse.Namesp
         (f"deep page (e) >= 0.8 x page 1 (d): {deep_ratio:.2f}", deep_ratio >= TARGET_DEEP_RATIO),
         (f"no non-2xx answers: {failures}", failures == 0),
         (f"worker memory < 150 MB: {peak:.0f} MB", peak < TARGET_WORKER_MB),
+        *replica_checks(results),
     ]
     for label, ok in checks:
         print(f"  [{'met' if ok else 'MISSED'}] {label}")
@@ -566,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--only", default="", help="measure only these pages, e.g. 'abd'")
+    parser.add_argument(
+        "--no-replica", action="store_true", help="skip the replica rows (i) and (j)"
+    )
     parser.add_argument(
         "--compare",
         metavar="REF",
@@ -589,6 +674,16 @@ def main(argv: list[str] | None = None) -> int:
             admin = sign_in(app.port, ADMIN_USERNAME)
             member = sign_in(app.port, targets.member)
             measured = pages(targets, None, admin, member)
+            if args.no_replica:
+                measured = [p for p in measured if p.key not in "ij"]
+            elif not args.only or set(args.only) & set("ij"):
+                primary_url, standby_url = stack.enter_context(replica_pair())
+                servers["feed"] = stack.enter_context(gunicorn("feed", "wsgi:app", primary_url))
+                servers["feed-replica"] = stack.enter_context(
+                    gunicorn(
+                        "feed-replica", "wsgi:app", primary_url, DATABASE_REPLICA_URLS=standby_url
+                    )
+                )
             if args.only:
                 measured = [p for p in measured if p.key == "a" or p.key in args.only]
             if args.compare:
@@ -668,6 +763,8 @@ def report_partial(results: list[PageResult]) -> None:
     floor = results[0].rps
     for result in results:
         print(f"({result.page.key}) {result.rps:8.0f} req/s  x floor {result.rps / floor:.2f}")
+    for label, ok in replica_checks(results):
+        print(f"  [{'met' if ok else 'MISSED'}] {label}")
 
 
 if __name__ == "__main__":

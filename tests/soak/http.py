@@ -21,6 +21,7 @@ class Result:
     body: str
     location: str
     seconds: float
+    headers: dict[str, str] = field(default_factory=dict)  # the last of each name, as sent
 
 
 @dataclass
@@ -71,7 +72,13 @@ class Browser:
                     self.cookies[name] = morsel.value
         if response.getheader("Connection", "").lower() == "close":
             self.close()
-        return Result(response.status, data, response.getheader("Location", ""), elapsed)
+        return Result(
+            response.status,
+            data,
+            response.getheader("Location", ""),
+            elapsed,
+            dict(response.getheaders()),
+        )
 
     def get(self, path: str) -> Result:
         return self.request("GET", path)

@@ -4,6 +4,7 @@
 - Liveness: a pooled connection that sat idle for a while is pinged before a request gets it.
 - Reads without a transaction: on PostgreSQL a GET runs its queries in autocommit mode.
 - Teardown: a request's session ends cleanly even when its connection died under it.
+- Failover: a write refused because the server is read-only (a standby) drops its connection.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY_SQL_TRANSACTION = "25006"  # SQLSTATE: "cannot execute INSERT in a read-only transaction"
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -108,6 +111,12 @@ class ConnectionPolicy:
     (``WriteInReadRequest``) rather than committed statement by statement. A view that reads
     through a server-side cursor (which lives in a transaction) is marked
     ``@reads_in_transaction``; one that writes on GET, ``@changes_data``.
+
+    A statement refused because the server is read-only (SQLSTATE 25006: a standby, reached
+    through a proxy or a URL without ``target_session_attrs=read-write`` after a failover) is
+    treated as a disconnect (``handle_error``'s ``is_disconnect``, SQLAlchemy's documented
+    switch): the pool drops that connection and every older one, the request answers 503 with
+    ``Retry-After``, and the next connection is made afresh, finding the primary if libpq can.
     """
 
     def __init__(self, engine: Engine, ping_after_idle: float) -> None:
@@ -116,6 +125,8 @@ class ConnectionPolicy:
         self.autocommit_reads = engine.dialect.driver == "psycopg2"
         event.listen(engine, "checkout", self.checkout)
         event.listen(engine, "checkin", self.checkin)
+        if self.autocommit_reads:
+            event.listen(engine, "handle_error", self.handle_error)
 
     def checkout(
         self, dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
@@ -132,6 +143,11 @@ class ConnectionPolicy:
         switched = record.info.pop("autocommit", False)
         if switched and dbapi_connection is not None and not dbapi_connection.closed:
             dbapi_connection.autocommit = False
+
+    @staticmethod
+    def handle_error(context: ExceptionContext) -> None:
+        if getattr(context.original_exception, "pgcode", None) == READ_ONLY_SQL_TRANSACTION:
+            context.is_disconnect = True
 
     def ping(self, dbapi_connection: Any) -> None:
         try:
