@@ -137,6 +137,17 @@ class Config:
     # The host names the site answers to; None answers any (development and testing only).
     TRUSTED_HOSTS: list[str] | None = None
     PER_PAGE = 20
+    # A session record's "last active" is written at most this often (a page view rarely writes).
+    SESSION_ACTIVITY_SECONDS = 60
+    # Two-factor secrets' Fernet key(s), comma-separated; unset: derived from SECRET_KEY.
+    TOTP_ENCRYPTION_KEY: str | None = None
+    # Admins must have two-factor sign-in on before any /admin page opens.
+    ADMIN_REQUIRE_TWO_FACTOR = True
+    # What matters (password, email, two-factor, deletion, admin role changes) needs a
+    # sign-in at most this many seconds old.
+    REAUTH_SECONDS = 600
+    # A password accepted on the sign-in page waits this long for its two-factor code.
+    TWO_FACTOR_PENDING_SECONDS = 300
 
 
 def missing_settings(config: dict[str, Any]) -> list[str]:
@@ -188,6 +199,11 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_PASSWORD"] = env.get("MAIL_PASSWORD") or None
     config["MAIL_USE_TLS"] = _env_bool("MAIL_USE_TLS", False)
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
+    config["TOTP_ENCRYPTION_KEY"] = env.get("TOTP_ENCRYPTION_KEY") or None
+    config["ADMIN_REQUIRE_TWO_FACTOR"] = _env_bool(
+        "ADMIN_REQUIRE_TWO_FACTOR", Config.ADMIN_REQUIRE_TWO_FACTOR
+    )
+    config["REAUTH_SECONDS"] = _env_count("REAUTH_SECONDS", Config.REAUTH_SECONDS)
     # The site's public address: every link in an email is built on it, never on the Host
     # header of the request that caused the email.
     config["SITE_URL"] = env.get("SITE_URL") or None

@@ -21,6 +21,7 @@ from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
 from webapp.repositories import UserRepository
 from webapp.web.csv_export import iter_csv
+from webapp.web.requests import redirect_next
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -113,11 +114,11 @@ def password() -> ResponseReturnValue:
 @bp.post("/sessions/revoke")
 def revoke_sessions() -> ResponseReturnValue:
     user = signed_in_row()
-    services.end_other_sessions(user)
-    audit("account.sessions_revoked", user, user)
+    ended = services.end_other_sessions(user)
+    audit("account.sessions_revoked", user, user, after={"sessions_ended": ended})
     db.session.commit()
     flash("You are now signed out everywhere else.", "success")
-    return redirect(url_for("account.index"))
+    return redirect_next("account.index")
 
 
 @bp.route("/delete", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
+from webapp.audit import audit
 from webapp.auth import services
 from webapp.auth.emails import (
     send_confirmation,
@@ -24,7 +25,7 @@ from webapp.auth.emails import (
     send_password_changed,
     send_reset,
 )
-from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
+from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm, TwoFactorForm
 from webapp.auth.limits import (
     configured,
     failed_form,
@@ -33,6 +34,7 @@ from webapp.auth.limits import (
     login_account,
     login_account_at_address,
     signed_in_user,
+    two_factor_account,
 )
 from webapp.auth.login import signed_in_row
 from webapp.auth.tokens import (
@@ -41,6 +43,7 @@ from webapp.auth.tokens import (
     read_confirm_token,
     user_for_reset_token,
 )
+from webapp.auth.two_factor import check_second_factor
 from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
@@ -56,6 +59,11 @@ RESET_SENT = (
 RESET_LINK_INVALID = "That link is invalid, has expired or was already used. Ask for a new one."
 CONFIRM_LINK_INVALID = (
     "That confirmation link is invalid or has expired. Sign in to have a new one sent."
+)
+CODE_FAILED = "That code is not right, or was already used. Try the newest code in your app."
+RECOVERY_CODE_USED = (
+    "You signed in with a recovery code; it will not work again. Make new recovery codes on "
+    "your two-factor page if you are running low."
 )
 MAIL_FAILED = "We could not send the email just now. Please try again in a few minutes."
 
@@ -91,12 +99,51 @@ def login() -> ResponseReturnValue:
             services.record_failed_login(form.login.data)
             db.session.commit()
             form.password.errors.append(LOGIN_FAILED)
+        elif user.two_factor_enabled:
+            services.await_second_factor(user, remember=form.remember.data)
+            db.session.commit()  # a rehashed password, if any
+            return redirect(url_for("auth.two_factor", next=form.next.data or None))
         else:
             services.start_session(user, remember=form.remember.data)
             db.session.commit()
             flash(f"Welcome back, {user.username}.", "success")
             return redirect_next()
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/two-factor", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_TWO_FACTOR_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_TWO_FACTOR_ACCOUNT"),
+    key_func=two_factor_account,
+    methods=["POST"],
+    deduct_when=failed_form,
+)
+def two_factor() -> ResponseReturnValue:
+    """The sign-in's second step: only a right code (once) signs the session in."""
+    if current_user.is_authenticated:
+        return redirect_next()
+    pending = services.pending_second_factor()
+    if pending is None:
+        flash("Sign in with your password first (it waits five minutes for the code).", "info")
+        return redirect(url_for("auth.login", next=request.args.get("next") or None))
+    user, remember = pending
+    form = TwoFactorForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        method = check_second_factor(user, form.code.data)
+        if method is None:
+            audit("auth.two_factor_failed", None, user)
+            db.session.commit()
+            form.code.errors.append(CODE_FAILED)
+        else:
+            services.start_session(user, remember=remember)
+            audit("auth.two_factor_passed", user, user, after={"method": method})
+            db.session.commit()
+            flash(f"Welcome back, {user.username}.", "success")
+            if method == "recovery code":
+                flash(RECOVERY_CODE_USED, "info")
+            return redirect_next()
+    return render_template("auth/two_factor.html", form=form)
 
 
 @bp.post("/logout")

@@ -4,6 +4,18 @@ from webapp.db.types import utcnow
 from webapp.models.audit import AuditEvent
 from webapp.models.item import Item
 from webapp.models.post import POST_BODY_MAX, Post, Tag, post_tags
+from webapp.models.security import RecoveryCode, UserSession
 from webapp.models.user import User
 
-__all__ = ["POST_BODY_MAX", "AuditEvent", "Item", "Post", "Tag", "User", "post_tags", "utcnow"]
+__all__ = [
+    "POST_BODY_MAX",
+    "AuditEvent",
+    "Item",
+    "Post",
+    "RecoveryCode",
+    "Tag",
+    "User",
+    "UserSession",
+    "post_tags",
+    "utcnow",
+]
