@@ -15,6 +15,7 @@ from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, redirect_target, session_count
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, Tag, User, post_tags
+from webapp.repositories import SessionRepository
 
 
 @pytest.fixture
@@ -309,7 +310,10 @@ def test_every_admin_form_needs_a_csrf_token(app: Flask, client: FlaskClient, ad
     post = PostFactory(author=user, tags=[TagFactory(name="t1")])
     tag = TagFactory(name="t2")
     db.session.commit()
+    AuthActions(app.test_client()).login(user)
+    (record,) = SessionRepository(db.session).of_user(user.id)
     ids = {"user_id": user.id, "item_id": item.id, "post_id": post.id, "tag_id": tag.id}
+    ids["session_id"] = record.id
     posted = admin_form_posts(app)
     assert len(posted) >= 14  # every table's bulk, and every create / edit / delete form
     payload = {

@@ -208,3 +208,17 @@ class TwoFactorForm(Form):
     code = code_field("Code from your authenticator app, or a recovery code", autofocus=True)
     next = HiddenField()
     submit = SubmitField("Verify and sign in")
+
+
+class ReauthForm(Form):
+    """Sign in again, for what matters: the password, and a code where two-factor is on."""
+
+    password = current_password_field("Your password")
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        filters=[strip],
+        validators=[Length(max=CODE_MAX)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "maxlength": CODE_MAX},
+    )
+    next = HiddenField()
+    submit = SubmitField("Confirm it is you")

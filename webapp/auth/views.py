@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     flash,
@@ -25,7 +27,14 @@ from webapp.auth.emails import (
     send_password_changed,
     send_reset,
 )
-from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm, TwoFactorForm
+from webapp.auth.forms import (
+    ForgotForm,
+    LoginForm,
+    ReauthForm,
+    RegisterForm,
+    ResetForm,
+    TwoFactorForm,
+)
 from webapp.auth.limits import (
     configured,
     failed_form,
@@ -37,6 +46,7 @@ from webapp.auth.limits import (
     two_factor_account,
 )
 from webapp.auth.login import signed_in_row
+from webapp.auth.reauth import CARRIED_MAX, KEEP_PREFIX, mark_signed_in_now
 from webapp.auth.tokens import (
     RESET_MAX_AGE_SECONDS,
     TOKEN_MAX_LENGTH,
@@ -47,7 +57,8 @@ from webapp.auth.two_factor import check_second_factor
 from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
-from webapp.web.requests import redirect_next
+from webapp.web.forms import keep_form_for
+from webapp.web.requests import is_safe_next, redirect_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -65,6 +76,7 @@ RECOVERY_CODE_USED = (
     "You signed in with a recovery code; it will not work again. Make new recovery codes on "
     "your two-factor page if you are running low."
 )
+WRONG_PASSWORD = "That is not your current password."  # noqa: S105 - a message
 MAIL_FAILED = "We could not send the email just now. Please try again in a few minutes."
 
 
@@ -144,6 +156,43 @@ def two_factor() -> ResponseReturnValue:
                 flash(RECOVERY_CODE_USED, "info")
             return redirect_next()
     return render_template("auth/two_factor.html", form=form)
+
+
+@bp.route("/reauthenticate", methods=["GET", "POST"])
+@login_required
+@limiter.limit(configured("RATELIMIT_ACCOUNT_USER"), key_func=signed_in_user, methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_TWO_FACTOR_ACCOUNT"),
+    key_func=two_factor_account,
+    methods=["POST"],
+    deduct_when=failed_form,
+)
+def reauthenticate() -> ResponseReturnValue:
+    """Sign in again (password, and code where two-factor is on), then carry on."""
+    user = signed_in_row()
+    form = ReauthForm(next=request.args.get("next", ""))
+    carried = [
+        (name.removeprefix(KEEP_PREFIX), value)
+        for name, value in request.form.items(multi=True)
+        if name.startswith(KEEP_PREFIX)
+    ][:CARRIED_MAX]
+    if form.validate_on_submit():
+        if not user.check_password(form.password.data):
+            form.password.errors.append(WRONG_PASSWORD)
+        elif user.two_factor_enabled and not form.code.data:
+            form.code.errors.append("Enter a code from your app, or a recovery code.")
+        elif user.two_factor_enabled and check_second_factor(user, form.code.data) is None:
+            db.session.commit()  # a code's time step, once seen, is spent
+            form.code.errors.append(CODE_FAILED)
+        else:
+            mark_signed_in_now()
+            audit("auth.reauthenticated", user, user)
+            db.session.commit()
+            target = form.next.data if is_safe_next(form.next.data) else url_for("account.index")
+            if carried:
+                keep_form_for(urlsplit(target).path, carried)
+            return redirect(target)
+    return render_template("auth/reauthenticate.html", form=form, carried=carried)
 
 
 @bp.post("/logout")
