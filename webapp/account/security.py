@@ -12,6 +12,7 @@ from webapp.audit import audit
 from webapp.auth import services, two_factor
 from webapp.auth.limits import configured, failed_form, two_factor_account
 from webapp.auth.login import signed_in_row
+from webapp.auth.reauth import recent_sign_in_required
 from webapp.extensions import db, limiter
 from webapp.models import User
 from webapp.repositories import SessionRepository
@@ -68,6 +69,7 @@ def two_factor_page() -> ResponseReturnValue:
 
 
 @bp.post("/two-factor/setup")
+@recent_sign_in_required
 def two_factor_setup() -> ResponseReturnValue:
     """Make a new secret to scan; two-factor stays off until a code of it is entered."""
     user = signed_in_row()
@@ -82,6 +84,7 @@ def two_factor_setup() -> ResponseReturnValue:
 @bp.post("/two-factor")
 @per_user_limit
 @per_account_code_limit
+@recent_sign_in_required
 def two_factor_enable() -> ResponseReturnValue:
     user = signed_in_row()
     if user.two_factor_enabled:
@@ -108,6 +111,7 @@ def recovery_codes() -> ResponseReturnValue:
 
 
 @bp.post("/two-factor/recovery-codes")
+@recent_sign_in_required
 def recovery_codes_renew() -> ResponseReturnValue:
     user = signed_in_row()
     if not user.two_factor_enabled or not ActionForm().validate_on_submit():

@@ -16,6 +16,7 @@ from webapp.auth import services
 from webapp.auth.emails import send_confirmation, send_password_changed
 from webapp.auth.limits import configured, signed_in_user
 from webapp.auth.login import signed_in_row
+from webapp.auth.reauth import ask_for_sign_in, recent_sign_in_required, signed_in_recently
 from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
@@ -59,6 +60,8 @@ def edit() -> ResponseReturnValue:
 
     email, username = form.email.data, form.username.data
     email_changes, username_changes = email != user.email, username != user.username
+    if email_changes and not signed_in_recently():
+        return ask_for_sign_in()
     if email_changes:
         if not form.current_password.data:
             form.current_password.errors.append(
@@ -95,6 +98,7 @@ def edit() -> ResponseReturnValue:
 
 @bp.route("/password", methods=["GET", "POST"])
 @per_user_limit
+@recent_sign_in_required
 def password() -> ResponseReturnValue:
     user = signed_in_row()
     form = PasswordChangeForm()
@@ -123,6 +127,7 @@ def revoke_sessions() -> ResponseReturnValue:
 
 @bp.route("/delete", methods=["GET", "POST"])
 @per_user_limit
+@recent_sign_in_required
 def delete() -> ResponseReturnValue:
     user = signed_in_row()
     users = UserRepository(db.session)

@@ -13,6 +13,7 @@ from webapp.admin.forms import ConfirmForm, PasswordSetForm, UserCreateForm, Use
 from webapp.admin.pages import actor, confirm_delete, get_or_404
 from webapp.admin.tables import ITEMS, POSTS
 from webapp.admin.views import bp
+from webapp.auth.reauth import ask_for_sign_in, recent_sign_in_required, signed_in_recently
 from webapp.auth.services import current_session
 from webapp.extensions import db
 from webapp.models import User
@@ -71,6 +72,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     form = UserEditForm(obj=user)
     if form.validate_on_submit() and form.check_unique(exclude_id=user.id):
         values = {name: getattr(form, name).data for name in services.USER_FIELDS}
+        if values["is_admin"] != user.is_admin and not signed_in_recently():
+            return ask_for_sign_in()
         try:
             changed = services.update_user(actor(), user, values)
             db.session.commit()
@@ -100,6 +103,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
 
 
 @bp.route("/users/<int(max=2147483647):user_id>/delete", methods=["GET", "POST"])
+@recent_sign_in_required
 def user_delete(user_id: int) -> ResponseReturnValue:
     user: User = get_or_404(UserRepository(db.session), user_id)
     items, posts = UserRepository(db.session).content_counts(user.id)

@@ -47,9 +47,11 @@ def mark_signed_in_now() -> None:
         SessionRepository(db.session).update(record, authenticated_at=utcnow())
 
 
-def ask_for_sign_in() -> ResponseReturnValue:
-    """The sign-in page, asked on the way to this request's page or with its form."""
-    target = request.full_path.rstrip("?") if request.query_string else request.path
+def ask_for_sign_in(target: str | None = None) -> ResponseReturnValue:
+    """The sign-in page, asked on the way to this request's page (or ``target``), or with
+    its form."""
+    if target is None:
+        target = request.full_path.rstrip("?") if request.query_string else request.path
     if request.method != "POST":
         return redirect(url_for("auth.reauthenticate", next=target))
     from webapp.auth.forms import ReauthForm
