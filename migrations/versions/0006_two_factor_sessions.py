@@ -22,6 +22,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_context().dialect.name == 'postgresql':
+        # ADD COLUMN takes ACCESS EXCLUSIVE on users for a moment: give up rather than queue
+        # behind a long transaction and block every request behind us. LOCAL: this
+        # transaction only (safe behind PgBouncer).
+        op.execute("SET LOCAL lock_timeout = '5s'")
+        op.execute("SET LOCAL statement_timeout = '30s'")
     op.add_column('users', sa.Column('totp_secret', sa.Text(), nullable=True))
     op.add_column('users', sa.Column('totp_enabled_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('users', sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
