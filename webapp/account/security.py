@@ -87,9 +87,9 @@ def two_factor_setup() -> ResponseReturnValue:
 @recent_sign_in_required
 def two_factor_enable() -> ResponseReturnValue:
     user = signed_in_row()
-    if user.two_factor_enabled:
-        flash("Two-factor sign-in is already on.", "info")
-        return redirect(url_for("account.two_factor_page"))
+    if user.two_factor_enabled or two_factor.secret_of(user) is None:
+        # Already on, or nothing being set up (another tab started again or switched it off).
+        return redirect(url_for("account.two_factor_page", next=_next() or None))
     form = TwoFactorEnableForm()
     if form.validate_on_submit():
         codes = two_factor.enable(user, form.code.data)

@@ -171,6 +171,8 @@ def reauthenticate() -> ResponseReturnValue:
     """Sign in again (password, and code where two-factor is on), then carry on."""
     user = signed_in_row()
     form = ReauthForm(next=request.args.get("next", ""))
+    if not user.two_factor_enabled:
+        del form.code  # a password alone signs this account in
     carried = [
         (name.removeprefix(KEEP_PREFIX), value)
         for name, value in request.form.items(multi=True)
@@ -179,10 +181,9 @@ def reauthenticate() -> ResponseReturnValue:
     if form.validate_on_submit():
         if not user.check_password(form.password.data):
             form.password.errors.append(WRONG_PASSWORD)
-        elif user.two_factor_enabled and not form.code.data:
+        elif "code" in form and not form.code.data:
             form.code.errors.append("Enter a code from your app, or a recovery code.")
-        elif user.two_factor_enabled and check_second_factor(user, form.code.data) is None:
-            db.session.commit()  # a code's time step, once seen, is spent
+        elif "code" in form and check_second_factor(user, form.code.data) is None:
             form.code.errors.append(CODE_FAILED)
         else:
             mark_signed_in_now()
