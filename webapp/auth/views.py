@@ -189,7 +189,8 @@ def reauthenticate() -> ResponseReturnValue:
             mark_signed_in_now()
             audit("auth.reauthenticated", user, user)
             db.session.commit()
-            target = form.next.data if is_safe_next(form.next.data) else url_for("account.index")
+            wanted = form.next.data or request.args.get("next", "")
+            target = wanted if is_safe_next(wanted) else url_for("account.index")
             if carried:
                 keep_form_for(urlsplit(target).path, carried)
             return redirect(target)
