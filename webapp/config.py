@@ -175,6 +175,24 @@ def missing_settings(config: dict[str, Any]) -> list[str]:
     return missing
 
 
+def check_totp_keys(value: str | None) -> None:
+    """Refuse to start with a ``TOTP_ENCRYPTION_KEY`` that is not Fernet keys, rather than
+    fail on the first two-factor page."""
+    from cryptography.fernet import Fernet
+
+    for key in (value or "").split(","):
+        if not key.strip():
+            continue
+        try:
+            Fernet(key.strip())
+        except ValueError as error:
+            raise ConfigError(
+                "TOTP_ENCRYPTION_KEY must be one or more Fernet keys, comma-separated: make "
+                'one with `python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"`.'
+            ) from error
+
+
 def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict[str, Any]:
     """Build the configuration mapping from the defaults, the environment and ``test_config``."""
     config = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
@@ -220,6 +238,7 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     if config["ENV"] in LAPTOP_ENVS or config.get("TESTING"):
         config["SECRET_KEY"] = config.get("SECRET_KEY") or DEV_SECRET_KEY
         config["SITE_URL"] = config.get("SITE_URL") or DEV_SITE_URL
+    check_totp_keys(config.get("TOTP_ENCRYPTION_KEY"))
     missing = missing_settings(config)
     if missing:
         raise ConfigError("\n".join(missing))
