@@ -42,6 +42,9 @@ def set_up_two_factor(page: Any, backend: str | None) -> tuple[str, list[str]]:
     secret = page.inner_text("code.secret").replace(" ", "")
     if backend:
         screenshot(page, f"two-factor-setup-{backend}")
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, f"two-factor-setup-phone-{backend}")
+        page.set_viewport_size({"width": 1280, "height": 900})
     assert audit(page) == []
     page.get_by_label("Code from your app").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Turn on two-factor sign-in").click()
@@ -99,6 +102,12 @@ def test_two_factor_sessions_and_recent_sign_in(
     assert page.locator(".sessions-table .badge").count() == 1
     screenshot(page, f"account-sessions-{backend}")
     assert audit(page) == []
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scrolling
+    assert not page.evaluate(
+        "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
+    screenshot(page, f"account-sessions-phone-{backend}")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Sign out Firefox on Windows").click()
     page.wait_for_selector("text=Signed out Firefox on Windows.")
     other.goto(live_server("/account/"))
