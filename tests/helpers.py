@@ -133,6 +133,7 @@ class AuthActions:
             user_id=user.id, key=secrets.token_urlsafe(32), user_agent=user_agent
         )
         user.signed_in_under(record.key)
+        db.session.commit()  # seen by the client's requests, whichever client it is
         with self._client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
