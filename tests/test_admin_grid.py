@@ -81,7 +81,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("account.end_session", "POST"): (SIGN_IN, 404, 302, 404),
     ("account.two_factor_page", "GET"): SIGNED_IN,
     ("account.two_factor_setup", "POST"): (SIGN_IN, 302, 302, 302),
-    ("account.two_factor_enable", "POST"): SIGNED_IN_FORM,
+    # Nothing is being set up (no key waits for its first code): back to the two-factor page.
+    ("account.two_factor_enable", "POST"): (SIGN_IN, 302, 302, 302),
     # No codes were just made, and two-factor is off: back to the two-factor page.
     ("account.recovery_codes", "GET"): (SIGN_IN, 302, 302, 302),
     ("account.recovery_codes_renew", "POST"): (SIGN_IN, 302, 302, 302),
