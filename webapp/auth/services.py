@@ -7,7 +7,7 @@ import time
 from functools import cache
 
 from flask import current_app, g, request, session
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.audit import audit
@@ -107,6 +107,8 @@ def pending_second_factor() -> tuple[User, bool] | None:
 
 def current_session() -> UserSession | None:
     """The session record this request is signed in under (``load_user`` found it)."""
+    if not current_user.is_authenticated:  # asking loads the user, and with it the record
+        return None
     record: UserSession | None = g.get("user_session")
     return record
 
