@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 from tests.factories import PASSWORD
 from webapp.extensions import db
 from webapp.models import User
+from webapp.repositories import SessionRepository
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 FIELD_ERROR = re.compile(r'<p class="field-error" id="([\w-]+)-error">(.*?)</p>', re.S)
@@ -49,11 +50,15 @@ def register(client: FlaskClient, **values: str) -> TestResponse:
     return client.post("/auth/register", data=data)
 
 
-def session_user(client: FlaskClient) -> str | None:
-    """The ``"<id>:<version>"`` this client's session cookie names, if any."""
+def session_user(client: FlaskClient) -> int | None:
+    """The id of the user whose live session record this client's session cookie names."""
     with client.session_transaction() as session:
         value = session.get("_user_id")
-    return str(value) if value is not None else None
+    if value is None:
+        return None
+    user_id, _, key = str(value).partition(":")
+    found = SessionRepository(db.session).signed_in(int(user_id), key)
+    return found[0].id if found is not None else None
 
 
 def is_signed_in(client: FlaskClient) -> bool:

@@ -44,6 +44,9 @@ BASE_TEST_CONFIG: dict[str, Any] = {
     "MAIL_SERVER": None,
     # Not the test client's host (localhost): an emailed link shows where it was built.
     "SITE_URL": "https://webapp.test",
+    # The admin console's own tests sign in without a second factor; the requirement (on by
+    # default) is tested on its own, with it on (tests/test_two_factor.py).
+    "ADMIN_REQUIRE_TWO_FACTOR": False,
 }
 
 

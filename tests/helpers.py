@@ -20,6 +20,7 @@ from werkzeug.test import TestResponse
 
 from webapp.extensions import db
 from webapp.models import User
+from webapp.repositories import SessionRepository
 
 # WTForms' fields and the hand-written forms (sign-out, ...) alike.
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
@@ -125,7 +126,14 @@ class AuthActions:
     def __init__(self, client: FlaskClient) -> None:
         self._client = client
 
-    def login(self, user: User) -> User:
+    def login(self, user: User, *, user_agent: str | None = None) -> User:
+        """Sign ``user`` in as the sign-in page would: a session record of its own, whose
+        key the session cookie carries."""
+        record = SessionRepository(db.session).create(
+            user_id=user.id, key=secrets.token_urlsafe(32), user_agent=user_agent
+        )
+        user.signed_in_under(record.key)
+        db.session.commit()  # seen by the client's requests, whichever client it is
         with self._client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
@@ -134,6 +142,11 @@ class AuthActions:
     def logout(self) -> None:
         with self._client.session_transaction() as session:
             session.clear()
+
+
+def session_count(user_id: int) -> int:
+    """How many signed-in sessions (records) ``user_id`` has."""
+    return len(SessionRepository(db.session).of_user(user_id))
 
 
 class QueryCounter:

@@ -27,7 +27,7 @@ from tests.factories import (
 from tests.helpers import AuthActions
 from webapp import create_app
 from webapp.extensions import db
-from webapp.repositories import AuditRepository
+from webapp.repositories import AuditRepository, SessionRepository
 
 ROLES = ("anonymous", "user", "owner", "admin")
 SIGN_IN = 302  # anonymous visitors of a protected page are sent to the sign-in page
@@ -82,6 +82,22 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("account.export", "GET"): SIGNED_IN,
     ("account.export_items", "GET"): SIGNED_IN,
     ("account.revoke_sessions", "POST"): (SIGN_IN, 302, 302, 302),
+    ("account.sessions", "GET"): SIGNED_IN,
+    # Another browser of the owner's: only the owner may end it; to others it does not exist.
+    ("account.end_session", "POST"): (SIGN_IN, 404, 302, 404),
+    ("account.two_factor_page", "GET"): SIGNED_IN,
+    ("account.two_factor_setup", "POST"): (SIGN_IN, 302, 302, 302),
+    # Nothing is being set up (no key waits for its first code): back to the two-factor page.
+    ("account.two_factor_enable", "POST"): (SIGN_IN, 302, 302, 302),
+    # No codes were just made, and two-factor is off: back to the two-factor page.
+    ("account.recovery_codes", "GET"): (SIGN_IN, 302, 302, 302),
+    ("account.recovery_codes_renew", "POST"): (SIGN_IN, 302, 302, 302),
+    ("account.two_factor_disable", "POST"): (SIGN_IN, 302, 302, 302),
+    # No password waits for a code: to the sign-in page (the signed-in go on).
+    ("auth.two_factor", "GET"): (302, 302, 302, 302),
+    ("auth.two_factor", "POST"): (302, 302, 302, 302),
+    ("auth.reauthenticate", "GET"): SIGNED_IN,
+    ("auth.reauthenticate", "POST"): SIGNED_IN_FORM,
     ("auth.register", "GET"): SIGNED_OUT_ONLY,
     ("auth.register", "POST"): (INVALID, 302, 302, 302),
     ("auth.forgot", "GET"): EVERYONE,
@@ -104,6 +120,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.user_password", "POST"): ADMIN_FORM_ERROR,
     ("admin.user_delete", "GET"): ADMIN_ONLY,
     ("admin.user_delete", "POST"): ADMIN_REDIRECT,
+    ("admin.user_end_session", "POST"): ADMIN_REDIRECT,
+    ("admin.user_end_sessions", "POST"): ADMIN_REDIRECT,
     ("admin.items", "GET"): ADMIN_ONLY,
     ("admin.items_export", "GET"): ADMIN_ONLY,
     ("admin.items_bulk", "GET"): ADMIN_REDIRECT,
@@ -155,6 +173,7 @@ URL_ARGUMENTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "token": lambda rows: "not-a-valid-token",
     "message_id": lambda rows: rows["mail"].id,
     "event_id": lambda rows: rows["event"].id,
+    "session_id": lambda rows: rows["session"].id,
 }
 
 
@@ -199,6 +218,7 @@ def world(app: Flask) -> dict[str, Any]:
         "tag": tag,
         "mail": OutboxMessageFactory(),
     }
+    rows["session"] = SessionRepository(db.session).create(user_id=owner.id, key="owner-laptop")
     db.session.commit()
     rows["event"] = AuditRepository(db.session).record(
         "admin.item.update",

@@ -112,3 +112,23 @@ def test_development_runs_with_a_development_key(
     monkeypatch.delenv("FLASK_ENV", raising=False)
     monkeypatch.delenv("SECRET_KEY", raising=False)
     assert load_config(tmp_path, None)["SECRET_KEY"]
+
+
+def test_a_malformed_totp_encryption_key_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOTP_ENCRYPTION_KEY", "not-a-fernet-key")
+    with pytest.raises(ConfigError, match="TOTP_ENCRYPTION_KEY must be one or more Fernet keys"):
+        load_config(tmp_path, None)
+    good = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+    monkeypatch.setenv("TOTP_ENCRYPTION_KEY", f"{good}, {good}")
+    assert load_config(tmp_path, None)["TOTP_ENCRYPTION_KEY"] == f"{good}, {good}"
+
+
+def test_admins_need_two_factor_unless_switched_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ADMIN_REQUIRE_TWO_FACTOR", raising=False)
+    assert load_config(tmp_path, None)["ADMIN_REQUIRE_TWO_FACTOR"] is True
+    monkeypatch.setenv("ADMIN_REQUIRE_TWO_FACTOR", "0")
+    assert load_config(tmp_path, None)["ADMIN_REQUIRE_TWO_FACTOR"] is False

@@ -49,10 +49,11 @@ from tests.factories import (
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.admin.tables import TABLES
+from webapp.auth import two_factor
 from webapp.auth.tokens import make_confirm_token, make_reset_token
 from webapp.extensions import db
 from webapp.models import POST_BODY_MAX
-from webapp.repositories import AuditRepository
+from webapp.repositories import AuditRepository, SessionRepository
 from webapp.validation import has_control_chars
 from webapp.web.forms import Form
 
@@ -133,6 +134,19 @@ FORMS: dict[str, Target] = {
     ),
     "account.delete": Target("alice", fields=lambda r: {"password": PASSWORD}),
     "account.revoke_sessions": Target("alice"),
+    "account.end_session": Target("alice", args=lambda r: {"session_id": r["laptop"].id}),
+    "account.two_factor_setup": Target("alice"),
+    # alice is setting two-factor up (a secret waits for its first code).
+    "account.two_factor_enable": Target("alice", fields=lambda r: {"code": "123456"}),
+    "account.recovery_codes_renew": Target("alice"),
+    # Two-factor is not on for alice: every submission goes back to its page.
+    "account.two_factor_disable": Target(
+        "alice", fields=lambda r: {"password": PASSWORD, "code": "123456"}, invalid_status=302
+    ),
+    # Without two-factor, the page has no code field (the code is attacked on the pages above).
+    "auth.reauthenticate": Target("alice", fields=lambda r: {"password": PASSWORD}),
+    # No password waits for a code in this browser: every submission goes to the sign-in page.
+    "auth.two_factor": Target("anonymous", fields=lambda r: {"code": "123456"}, invalid_status=302),
     "items.create": Target("alice", fields=lambda r: dict(ITEM_FIELDS)),
     "items.edit": Target(
         "alice",
@@ -170,6 +184,10 @@ FORMS: dict[str, Target] = {
         fields=lambda r: {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
     ),
     "admin.user_delete": Target("admin", args=lambda r: {"user_id": r["bob"].id}),
+    "admin.user_end_session": Target(
+        "admin", args=lambda r: {"user_id": r["alice"].id, "session_id": r["laptop"].id}
+    ),
+    "admin.user_end_sessions": Target("admin", args=lambda r: {"user_id": r["alice"].id}),
     "admin.item_edit": Target(
         "admin",
         args=lambda r: {"item_id": r["item"].id},
@@ -410,6 +428,8 @@ def rows(app: Flask) -> Rows:
             before={"title" if kind != "user" else "username": "earlier"},
             after={"title" if kind != "user" else "username": "now"},
         )
+    world["laptop"] = SessionRepository(db.session).create(user_id=alice.id, key="alice-laptop")
+    two_factor.begin_setup(alice)
     db.session.commit()
     return world
 
@@ -616,6 +636,11 @@ PAGES: dict[str, Page] = {
     "account.delete": Page("alice"),
     "account.export": Page("alice"),
     "account.export_items": Page("alice"),
+    "account.sessions": Page("alice"),
+    "account.two_factor_page": Page("alice"),
+    "account.recovery_codes": Page("alice"),
+    "auth.two_factor": Page("anonymous"),
+    "auth.reauthenticate": Page("alice"),
     "items.index": Page("alice"),
     "items.create": Page("alice"),
     "items.detail": Page("alice", args=lambda r: {"item_id": r["item"].id}),

@@ -253,6 +253,7 @@ def test_an_outage_while_loading_the_signed_in_user_is_a_503_page(
     from tests.factories import UserFactory
 
     user = UserFactory()
+    user.signed_in_under("any-key")  # never looked up: the loader fails first
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
 

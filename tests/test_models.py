@@ -102,9 +102,10 @@ def test_malformed_stored_hash_fails_cleanly(app: Flask) -> None:
     assert user.password_needs_rehash
 
 
-def test_session_id_carries_the_version(app: Flask) -> None:
+def test_session_id_carries_the_session_key(app: Flask) -> None:
     user = UserFactory()
-    assert user.get_id() == f"{user.id}:1"
+    user.signed_in_under("a-random-key")
+    assert user.get_id() == f"{user.id}:a-random-key"
 
 
 def test_relationships_both_ways(app: Flask) -> None:

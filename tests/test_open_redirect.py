@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
+import pyotp
 import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
@@ -20,8 +21,10 @@ from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
+from webapp.auth import two_factor
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import User, utcnow
+from webapp.repositories import UserRepository
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 PAYLOADS = [
@@ -105,12 +108,42 @@ def signed_in_login_page(client: CSRFClient, next_value: str, *, in_query: bool)
     return client.get(f"/auth/login?next={quote(next_value, safe='')}")
 
 
-# endpoint -> (signed in first?, how to drive its redirect with a ``next`` value)
 Driver = Callable[..., TestResponse]
+
+
+def post_with_next(path: str, data: dict[str, str]) -> Driver:
+    def drive(client: CSRFClient, next_value: str, *, in_query: bool) -> TestResponse:
+        if in_query:
+            return client.post(f"{path}?next={quote(next_value, safe='')}", data=data)
+        return client.post(path, data={**data, "next": next_value})
+
+    return drive
+
+
+def two_factor_code(client: CSRFClient, next_value: str, *, in_query: bool) -> TestResponse:
+    """alice has two-factor on; her password is accepted; the code page sends her on."""
+    user = UserRepository(db.session).get_by_username("alice")
+    assert user is not None
+    secret = two_factor.begin_setup(user)
+    user.totp_enabled_at = utcnow()
+    db.session.commit()
+    client.post("/auth/login", data={"login": "alice", "password": PASSWORD})
+    code = {"code": pyotp.TOTP(secret).now()}
+    return post_with_next("/auth/two-factor", code)(client, next_value, in_query=in_query)
+
+
+def signed_in_code_page(client: CSRFClient, next_value: str, *, in_query: bool) -> TestResponse:
+    return client.get(f"/auth/two-factor?next={quote(next_value, safe='')}")
+
+
+# endpoint -> (signed in first?, how to drive its redirect with a ``next`` value)
 REDIRECTS: dict[str, list[tuple[bool, Driver]]] = {
     "auth.login": [(False, sign_in), (True, signed_in_login_page)],
     "auth.register": [(False, register)],
     "auth.confirm_resend": [(True, resend)],
+    "auth.two_factor": [(False, two_factor_code), (True, signed_in_code_page)],
+    "auth.reauthenticate": [(True, post_with_next("/auth/reauthenticate", {"password": PASSWORD}))],
+    "account.revoke_sessions": [(True, post_with_next("/account/sessions/revoke", {}))],
 }
 
 

@@ -11,13 +11,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, select, text, update
 from werkzeug.test import TestResponse
 
 from tests.conftest import BASE_TEST_CONFIG, postgres_unavailable
@@ -27,8 +28,9 @@ from webapp import ROOT, create_app
 from webapp.config import ConfigError, load_config
 from webapp.db.replicas import EXTENSION, SESSION_LSN, ReplicaRetry, ReplicaSet
 from webapp.db.session import WriteInReadRequest
+from webapp.db.types import as_utc, utcnow
 from webapp.extensions import db
-from webapp.models import Post, Tag, User
+from webapp.models import Post, Tag, User, UserSession
 from webapp.web.request_log import logger as request_logger
 
 APPLICATION_NAME = "webapp-replica-tests"
@@ -241,7 +243,11 @@ def add_post(app: Flask, author: User, title: str) -> int:
 def signed_in(app: Flask, user: User) -> CSRFClient:
     client = app.test_client()
     assert isinstance(client, CSRFClient)
-    AuthActions(client).login(user)
+    with app.app_context():  # the session record is written on the primary
+        row = db.session.get(User, user.id)
+        assert row is not None
+        AuthActions(client).login(row)
+        db.session.remove()
     return client
 
 
@@ -536,13 +542,19 @@ def test_a_write_on_a_connection_to_a_standby_answers_503_and_the_pool_lets_it_g
     connection to a server that is now a standby: its write is refused (SQLSTATE 25006).
     That is an unavailable database (503, Retry-After), not a bug (500), and the connection
     is dropped so the next one is made afresh."""
-    user = add_user(make_app(), "alice")
-    replication.caught_up()
+    primary = make_app()
+    user = add_user(primary, "alice")
     app = make_app(SQLALCHEMY_DATABASE_URI=replication.standby_url, DATABASE_REPLICA_URLS=[])
     with app.app_context():
         invalidated: list[object] = []
         event.listen(db.engine, "invalidate", lambda *args: invalidated.append(args[2]))
-    client = signed_in(app, user)
+    client = app.test_client()
+    with primary.app_context():  # signing in writes a session record: on the primary
+        row = db.session.get(User, user.id)
+        assert row is not None
+        AuthActions(client).login(row)
+        db.session.remove()
+    replication.caught_up()
     with client.open(
         "/items/new", method="POST", data={"title": "Refused", "description": ""}
     ) as response:
@@ -635,3 +647,30 @@ def test_the_lag_is_timed_from_when_unreplayed_wal_was_first_known() -> None:
     assert replica.lag(now[0]) == 1.0  # 80 is replayed; 90 was first seen at 103
     replica.observe(received=90, replayed=90, now=now[0])
     assert replica.lag(now[0]) == 0.0
+
+
+def test_a_page_view_notes_the_sessions_activity_on_the_primary_and_reads_on_the_replica(
+    make_app: Callable[..., Flask], replication: Replication, log_lines: LogLines
+) -> None:
+    """The once-a-minute "last active" write of a read request goes to the primary; the
+    page's reads stay on the replica (a standby refuses the UPDATE)."""
+    app = make_app()
+    alice = add_user(app, "alice")
+    client = signed_in(app, alice)
+    long_ago = utcnow() - timedelta(hours=1)
+    with app.app_context():
+        db.session.execute(update(UserSession).values(last_active_at=long_ago))
+        db.session.commit()
+        db.session.remove()
+    replication.caught_up()
+
+    status, _ = fetch(client, "/posts/")
+    assert status == 200
+    assert (log_lines.last["db"], log_lines.last["replica"]) == (
+        "replica",
+        replication.standby_address,
+    )
+    with app.app_context():
+        noted = db.session.scalar(select(UserSession.last_active_at))
+        db.session.remove()
+    assert noted is not None and as_utc(noted) > long_ago + timedelta(minutes=59)

@@ -13,6 +13,8 @@ from werkzeug.test import EnvironBuilder
 from tests.factories import UserFactory
 from webapp.admin.params import parse_params
 from webapp.auth.login import load_user
+from webapp.extensions import db
+from webapp.repositories import SessionRepository
 from webapp.repositories.admin import USER_LIST
 from webapp.repositories.keyset import DEFAULT_PER_PAGE
 from webapp.web.requests import INT_MAX, FormRequest, int_arg, page_arg, parse_int
@@ -93,23 +95,25 @@ FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + n) for n in range(
 @pytest.mark.parametrize(
     "spoil",
     [
-        lambda uid, version: f"{uid.translate(ARABIC_INDIC)}:{version}",
-        lambda uid, version: f"{uid}:{version.translate(ARABIC_INDIC)}",
-        lambda uid, version: f"{uid.translate(FULL_WIDTH)}:{version.translate(FULL_WIDTH)}",
-        lambda uid, version: f"{uid}:\u00b9",
-        lambda uid, version: f":{version}",
-        lambda uid, version: f"{uid}:",
+        lambda uid, key: f"{uid.translate(ARABIC_INDIC)}:{key}",
+        lambda uid, key: f"{uid}:{key.translate(ARABIC_INDIC)}",
+        lambda uid, key: f"{uid.translate(FULL_WIDTH)}:{key.translate(FULL_WIDTH)}",
+        lambda uid, key: f"{uid}:\u00b9",
+        lambda uid, key: f":{key}",
+        lambda uid, key: f"{uid}:",
     ],
-    ids=["id-arabic-indic", "version-arabic-indic", "full-width", "superscript", "no-id", "no-v"],
+    ids=["id-arabic-indic", "key-arabic-indic", "full-width", "superscript", "no-id", "no-key"],
 )
 def test_a_session_token_in_other_digits_names_no_one(
     app: Flask, spoil: Callable[[str, str], str]
 ) -> None:
     user = UserFactory()
-    uid, version = str(user.id), str(user.session_version)
+    key = "2718281828"  # digits, which the spoilers turn into others
+    SessionRepository(db.session).create(user_id=user.id, key=key)
+    uid = str(user.id)
     with app.test_request_context(method="POST"):
-        assert load_user(f"{uid}:{version}") is user
-        assert load_user(spoil(uid, version)) is None
+        assert load_user(f"{uid}:{key}") is user
+        assert load_user(spoil(uid, key)) is None
 
 
 # -- Query strings that are not UTF-8 -----------------------------------------------------------

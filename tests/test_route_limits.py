@@ -17,7 +17,7 @@ from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.extensions import db
-from webapp.repositories import AuditRepository, UserRepository
+from webapp.repositories import AuditRepository, SessionRepository, UserRepository
 
 INT_MAX = 2_147_483_647  # PostgreSQL's integer, which the id columns are
 MARK = "rowmark"  # in every listed row's text, so a test can see that rows are shown
@@ -99,6 +99,7 @@ def test_an_id_in_other_digits_is_a_404(
         "item_id": ItemFactory(owner=admin),
         "post_id": PostFactory(author=admin),
         "tag_id": TagFactory(),
+        "session_id": SessionRepository(db.session).create(user_id=admin.id, key="spare"),
     }
     db.session.commit()
     rows["event_id"] = AuditRepository(db.session).record(
@@ -109,16 +110,12 @@ def test_an_id_in_other_digits_is_a_404(
         after={"title": rows["item_id"].title},
     )
     db.session.commit()
-    ids = {name: str(rows[name].id) for name in re.findall(r"<int[^:]*:(\w+)>", rule)}
 
-    def fill(digits: dict[int, str] | None) -> str:
-        def one(match: re.Match[str]) -> str:
-            row_id = ids[match.group(1)]
-            return row_id if digits is None else row_id.translate(digits)
+    def url_with(spell: Callable[[str], str]) -> str:
+        return re.sub(r"<int[^:]*:(\w+)>", lambda m: spell(str(rows[m.group(1)].id)), rule)
 
-        return re.sub(r"<[^<>:]+:(\w+)>", one, rule)
-
-    ascii_url, url = fill(None), fill(OTHER_DIGITS[digits])
+    ascii_url = url_with(str)
+    url = url_with(lambda row_id: row_id.translate(OTHER_DIGITS[digits]))
     if method == "GET":  # the row is there: its own URL finds it
         assert client.get(ascii_url).status_code in {200, 302}, ascii_url
     response = client.open(url, method=method, data={} if method == "POST" else None)

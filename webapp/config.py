@@ -156,6 +156,17 @@ class Config:
     REPLICA_RETRY_SECONDS = 5.0
     # How old a replica's cached replayed position may be before a read checks it again.
     REPLICA_POSITION_MAX_AGE = 0.25
+    # A session record's "last active" is written at most this often (a page view rarely writes).
+    SESSION_ACTIVITY_SECONDS = 60
+    # Two-factor secrets' Fernet key(s), comma-separated; unset: derived from SECRET_KEY.
+    TOTP_ENCRYPTION_KEY: str | None = None
+    # Admins must have two-factor sign-in on before any /admin page opens.
+    ADMIN_REQUIRE_TWO_FACTOR = True
+    # What matters (password, email, two-factor, deletion, admin role changes) needs a
+    # sign-in at most this many seconds old.
+    REAUTH_SECONDS = 600
+    # A password accepted on the sign-in page waits this long for its two-factor code.
+    TWO_FACTOR_PENDING_SECONDS = 300
 
 
 def missing_settings(config: dict[str, Any]) -> list[str]:
@@ -181,6 +192,24 @@ def missing_settings(config: dict[str, Any]) -> list[str]:
             "TRUSTED_HOSTS=example.com,www.example.com."
         )
     return missing
+
+
+def check_totp_keys(value: str | None) -> None:
+    """Refuse to start with a ``TOTP_ENCRYPTION_KEY`` that is not Fernet keys, rather than
+    fail on the first two-factor page."""
+    from cryptography.fernet import Fernet
+
+    for key in (value or "").split(","):
+        if not key.strip():
+            continue
+        try:
+            Fernet(key.strip())
+        except ValueError as error:
+            raise ConfigError(
+                "TOTP_ENCRYPTION_KEY must be one or more Fernet keys, comma-separated: make "
+                'one with `python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"`.'
+            ) from error
 
 
 def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict[str, Any]:
@@ -212,6 +241,11 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_MAX_ATTEMPTS"] = max(_env_count("MAIL_MAX_ATTEMPTS", Config.MAIL_MAX_ATTEMPTS), 1)
     for name in ("MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_MAX_SECONDS"):
         config[name] = _env_seconds(name, getattr(Config, name))
+    config["TOTP_ENCRYPTION_KEY"] = env.get("TOTP_ENCRYPTION_KEY") or None
+    config["ADMIN_REQUIRE_TWO_FACTOR"] = _env_bool(
+        "ADMIN_REQUIRE_TWO_FACTOR", Config.ADMIN_REQUIRE_TWO_FACTOR
+    )
+    config["REAUTH_SECONDS"] = _env_count("REAUTH_SECONDS", Config.REAUTH_SECONDS)
     # The site's public address: every link in an email is built on it, never on the Host
     # header of the request that caused the email.
     config["SITE_URL"] = env.get("SITE_URL") or None
@@ -233,6 +267,7 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     if config["ENV"] in LAPTOP_ENVS or config.get("TESTING"):
         config["SECRET_KEY"] = config.get("SECRET_KEY") or DEV_SECRET_KEY
         config["SITE_URL"] = config.get("SITE_URL") or DEV_SITE_URL
+    check_totp_keys(config.get("TOTP_ENCRYPTION_KEY"))
     missing = missing_settings(config)
     if missing:
         raise ConfigError("\n".join(missing))

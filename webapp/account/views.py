@@ -16,11 +16,13 @@ from webapp.auth import services
 from webapp.auth.emails import queue_confirmation, queue_password_changed
 from webapp.auth.limits import configured, signed_in_user
 from webapp.auth.login import signed_in_row
+from webapp.auth.reauth import ask_for_sign_in, recent_sign_in_required, signed_in_recently
 from webapp.db.types import utcnow
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import Item, Post
 from webapp.repositories import UserRepository
 from webapp.web.csv_export import iter_csv
+from webapp.web.requests import redirect_next
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -58,6 +60,8 @@ def edit() -> ResponseReturnValue:
 
     email, username = form.email.data, form.username.data
     email_changes, username_changes = email != user.email, username != user.username
+    if email_changes and not signed_in_recently():
+        return ask_for_sign_in()
     if email_changes:
         if not form.current_password.data:
             form.current_password.errors.append(
@@ -93,6 +97,7 @@ def edit() -> ResponseReturnValue:
 
 @bp.route("/password", methods=["GET", "POST"])
 @per_user_limit
+@recent_sign_in_required
 def password() -> ResponseReturnValue:
     user = signed_in_row()
     form = PasswordChangeForm()
@@ -112,15 +117,16 @@ def password() -> ResponseReturnValue:
 @bp.post("/sessions/revoke")
 def revoke_sessions() -> ResponseReturnValue:
     user = signed_in_row()
-    services.end_other_sessions(user)
-    audit("account.sessions_revoked", user, user)
+    ended = services.end_other_sessions(user)
+    audit("account.sessions_revoked", user, user, after={"sessions_ended": ended})
     db.session.commit()
     flash("You are now signed out everywhere else.", "success")
-    return redirect(url_for("account.index"))
+    return redirect_next("account.index")
 
 
 @bp.route("/delete", methods=["GET", "POST"])
 @per_user_limit
+@recent_sign_in_required
 def delete() -> ResponseReturnValue:
     user = signed_in_row()
     users = UserRepository(db.session)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
@@ -21,6 +22,7 @@ from webapp.admin.pages import actor
 from webapp.admin.params import PER_PAGE_CHOICES, parse_params
 from webapp.admin.tables import TABLES, AdminTable, BulkChoice
 from webapp.admin.views import bp
+from webapp.auth.reauth import ask_for_sign_in, signed_in_recently
 from webapp.db.session import reads_in_transaction
 from webapp.extensions import db
 from webapp.models import User
@@ -102,6 +104,10 @@ def bulk(table: AdminTable) -> ResponseReturnValue:
     if choice is None:
         flash("Choose what to do with the rows.", "error")
         return redirect(back)
+    if table.bulk.target_type == "user" and choice.name == "delete" and not signed_in_recently():
+        # Asked again before the confirmation page, which then opens as it was asked for.
+        kept = [(k, v) for k, v in args.items(multi=True) if k != "csrf_token"]
+        return ask_for_sign_in(f"{url_for(request.endpoint or '')}?{urlencode(kept)}")
     scope = "all" if args.get("scope") == "all" else "selected"
     ids = _selected_ids(args.getlist("ids")) if scope == "selected" else []
     if scope == "selected" and not ids:

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from webapp.audit import audit
-from webapp.auth.services import end_all_sessions
+from webapp.auth.services import current_session, end_all_sessions
 from webapp.changes import changed_fields
 from webapp.extensions import db
-from webapp.models import Item, Post, Tag, User
+from webapp.models import Item, Post, Tag, User, UserSession
 from webapp.repositories import (
     ItemRepository,
     PostRepository,
+    SessionRepository,
     TagRepository,
     UserRepository,
 )
@@ -101,6 +102,21 @@ def set_password(actor: User, user: User, password: str) -> None:
     user.set_password(password)
     end_all_sessions(user)
     audit("admin.user.password_set", actor, user, after={"sessions_ended": True})
+
+
+def end_session(actor: User, user: User, record: UserSession) -> None:
+    """Sign ``user`` out of one browser."""
+    SessionRepository(db.session).end_one(record)
+    audit("admin.user.session_ended", actor, user, after={"session": record.id})
+
+
+def end_sessions(actor: User, user: User) -> int:
+    """Sign ``user`` out everywhere (the acting admin's own browser stays signed in)."""
+    current = current_session()
+    keep = current.id if current is not None and user.id == actor.id else None
+    ended = SessionRepository(db.session).end(user.id, keep_id=keep)
+    audit("admin.user.sessions_ended", actor, user, after={"sessions_ended": ended})
+    return ended
 
 
 def delete_user(actor: User, user: User) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from webapp.account.devices import describe
 from webapp.admin import services
-from webapp.admin.forms import PasswordSetForm, UserCreateForm, UserEditForm
+from webapp.admin.forms import ConfirmForm, PasswordSetForm, UserCreateForm, UserEditForm
 from webapp.admin.pages import actor, confirm_delete, get_or_404
 from webapp.admin.tables import ITEMS, POSTS
 from webapp.admin.views import bp
+from webapp.auth.reauth import ask_for_sign_in, recent_sign_in_required, signed_in_recently
+from webapp.auth.services import current_session
 from webapp.extensions import db
 from webapp.models import User
-from webapp.repositories import UserRepository
+from webapp.repositories import SessionRepository, UserRepository
 from webapp.web.edits import flash_saved
 
 
@@ -45,9 +48,16 @@ def _render_user(
     user: User, form: UserEditForm | None = None, password_form: PasswordSetForm | None = None
 ) -> str:
     items, posts = UserRepository(db.session).content_counts(user.id)
+    current = current_session()
     return render_template(
         "admin/user_form.html",
         user=user,
+        sessions=[
+            {"record": record, "device": describe(record.user_agent)}
+            for record in SessionRepository(db.session).of_user(user.id)
+        ],
+        current_session_id=current.id if current is not None else None,
+        session_form=ConfirmForm(),
         form=form or UserEditForm(obj=user),
         password_form=password_form or PasswordSetForm(),
         items=items,
@@ -62,6 +72,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     form = UserEditForm(obj=user)
     if form.validate_on_submit() and form.check_unique(exclude_id=user.id):
         values = {name: getattr(form, name).data for name in services.USER_FIELDS}
+        if values["is_admin"] != user.is_admin and not signed_in_recently():
+            return ask_for_sign_in()
         try:
             changed = services.update_user(actor(), user, values)
             db.session.commit()
@@ -91,6 +103,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
 
 
 @bp.route("/users/<int(max=2147483647):user_id>/delete", methods=["GET", "POST"])
+@recent_sign_in_required
 def user_delete(user_id: int) -> ResponseReturnValue:
     user: User = get_or_404(UserRepository(db.session), user_id)
     items, posts = UserRepository(db.session).content_counts(user.id)
@@ -108,3 +121,26 @@ def user_delete(user_id: int) -> ResponseReturnValue:
         message=f"User {name} deleted, with {ITEMS.describe(items)} and {POSTS.describe(posts)}.",
         refused="You cannot delete your own account here." if user.id == current_user.id else None,
     )
+
+
+@bp.post("/users/<int(max=2147483647):user_id>/sessions/<int(max=2147483647):session_id>/end")
+def user_end_session(user_id: int, session_id: int) -> ResponseReturnValue:
+    user: User = get_or_404(UserRepository(db.session), user_id)
+    record = SessionRepository(db.session).get_of_user(user.id, session_id)
+    if record is None:
+        abort(404)
+    if ConfirmForm().validate_on_submit():
+        services.end_session(actor(), user, record)
+        db.session.commit()
+        flash(f"Signed {user.username} out of {describe(record.user_agent)}.", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int(max=2147483647):user_id>/sessions/end")
+def user_end_sessions(user_id: int) -> ResponseReturnValue:
+    user: User = get_or_404(UserRepository(db.session), user_id)
+    if ConfirmForm().validate_on_submit():
+        ended = services.end_sessions(actor(), user)
+        db.session.commit()
+        flash(f"Signed {user.username} out of {ended} session(s).", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))

@@ -7,7 +7,7 @@ posts) and ``tags``. Importing ``webapp.admin`` imports them all, so ``bp`` alwa
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -31,6 +31,10 @@ def require_admin() -> ResponseReturnValue | None:
         return login_manager.unauthorized()
     if not current_user.is_admin:
         abort(403)
+    if current_app.config["ADMIN_REQUIRE_TWO_FACTOR"] and not current_user.two_factor_enabled:
+        flash("Administrators must use two-factor sign-in: turn it on to carry on.", "warning")
+        target = request.full_path if request.method == "GET" else url_for("admin.dashboard")
+        return redirect(url_for("account.two_factor_page", next=target.rstrip("?")))
     return None
 
 

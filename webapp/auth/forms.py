@@ -181,3 +181,44 @@ class ForgotForm(Form):
 
 class ResetForm(NewPasswordForm):
     submit = SubmitField("Set the new password")
+
+
+CODE_MAX = 32
+
+
+def code_field(label: str = "Code", **render_kw: Any) -> StringField:
+    """A six-digit code from an authenticator app, or (where allowed) a recovery code."""
+    return StringField(
+        label,
+        filters=[strip],
+        validators=[DataRequired(), Length(max=CODE_MAX)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+            "maxlength": CODE_MAX,
+            **render_kw,
+        },
+    )
+
+
+class TwoFactorForm(Form):
+    """The sign-in's second step: a code from the app, or a recovery code."""
+
+    code = code_field("Code from your authenticator app, or a recovery code", autofocus=True)
+    next = HiddenField()
+    submit = SubmitField("Verify and sign in")
+
+
+class ReauthForm(Form):
+    """Sign in again, for what matters: the password, and a code where two-factor is on."""
+
+    password = current_password_field("Your password")
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        filters=[strip],
+        validators=[Length(max=CODE_MAX)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "maxlength": CODE_MAX},
+    )
+    next = HiddenField()
+    submit = SubmitField("Confirm it is you")

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, session
 from flask_login import current_user
 
-from webapp.auth.services import account_named
+from webapp.auth.services import PENDING_KEY, account_named
 from webapp.web.requests import client_ip
 
 DEFAULT_LIMITS: dict[str, str] = {
@@ -40,6 +40,10 @@ DEFAULT_LIMITS: dict[str, str] = {
     "RATELIMIT_REGISTER_ACCOUNT": "3 per hour",
     "RATELIMIT_RESET_ADDRESS": "10 per hour",
     "RATELIMIT_RESET_ACCOUNT": "3 per hour",
+    # Two-factor codes: every attempt per address; failed ones per account (the account whose
+    # password was just accepted, or the signed-in one).
+    "RATELIMIT_TWO_FACTOR_ADDRESS": "20 per minute;100 per hour",
+    "RATELIMIT_TWO_FACTOR_ACCOUNT": "5 per minute;20 per hour",
     # Forms of a signed-in user that check a password or send mail.
     "RATELIMIT_ACCOUNT_USER": "10 per hour",
     "RATELIMIT_CONFIRM_RESEND_USER": "3 per hour",
@@ -85,6 +89,15 @@ def from_last_sign_in_address() -> bool:
     user = account_named(request.form.get("login", ""))
     address = client_ip()
     return user is not None and address is not None and user.last_login_ip == address
+
+
+def two_factor_account() -> str:
+    """A key on the account a code is for: the one waiting for its code, else the signed-in one."""
+    pending = session.get(PENDING_KEY)
+    user_id = pending.get("user_id") if isinstance(pending, dict) else None
+    if isinstance(user_id, int):
+        return f"account:{user_id}"
+    return signed_in_user()
 
 
 def signed_in_user() -> str:

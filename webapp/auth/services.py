@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import secrets
+import time
 from functools import cache
 
 from flask import current_app, g, request, session
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.audit import audit
 from webapp.db.types import utcnow
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import User, UserSession
 from webapp.models.user import PASSWORD_METHOD
-from webapp.repositories import UserRepository
+from webapp.repositories import SessionRepository, UserRepository
 from webapp.validation import EMAIL_MAX, has_control_chars
 from webapp.web.requests import client_ip
 
+# Session key: the account whose password was accepted and that waits for its two-factor code.
+PENDING_KEY = "two_factor_pending"
 # ``g`` key: the accounts this request looked up by email or username (see ``account_named``).
 ACCOUNTS_NAMED = "accounts_named"
 
@@ -59,28 +62,74 @@ def authenticate(login: str, password: str) -> User | None:
     return user
 
 
+USER_AGENT_MAX = 512
+
+
 def start_session(user: User, *, remember: bool = False) -> None:
-    """Sign ``user`` in on a brand-new session (new CSRF token) and note when and from where."""
+    """Sign ``user`` in on a brand-new session (new CSRF token) and note when and from where:
+    a session record of its own, whose random key the cookies carry."""
     session.clear()
+    record = SessionRepository(db.session).create(
+        user_id=user.id,
+        key=secrets.token_urlsafe(32),
+        user_agent=(request.user_agent.string or "")[:USER_AGENT_MAX] or None,
+        ip_address=client_ip(),
+    )
+    g.user_session = record
+    user.signed_in_under(record.key)
     login_user(user, remember=remember)
     UserRepository(db.session).update(user, last_login_at=utcnow(), last_login_ip=client_ip())
 
 
+def await_second_factor(user: User, *, remember: bool) -> None:
+    """The password was right and ``user`` has two-factor on: nobody is signed in yet; the
+    session only remembers who waits for a code, since when, and "remember me"."""
+    session.clear()
+    session[PENDING_KEY] = {"user_id": user.id, "remember": remember, "at": int(time.time())}
+
+
+def pending_second_factor() -> tuple[User, bool] | None:
+    """The active account waiting for its two-factor code, and its "remember me"; None when
+    nothing waits or it waited longer than ``TWO_FACTOR_PENDING_SECONDS``."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    user_id, started = pending.get("user_id"), pending.get("at")
+    if not isinstance(user_id, int) or not isinstance(started, int):
+        return None
+    if time.time() - started > current_app.config["TWO_FACTOR_PENDING_SECONDS"]:
+        return None
+    user = UserRepository(db.session).get(user_id)
+    if user is None or not user.is_active or not user.two_factor_enabled:
+        return None
+    return user, bool(pending.get("remember"))
+
+
+def current_session() -> UserSession | None:
+    """The session record this request is signed in under (``load_user`` found it)."""
+    if not current_user.is_authenticated:  # asking loads the user, and with it the record
+        return None
+    record: UserSession | None = g.get("user_session")
+    return record
+
+
 def end_all_sessions(user: User) -> None:
-    """Invalidate every session of ``user``, this one included, wherever it was made."""
-    UserRepository(db.session).update(user, session_version=user.session_version + 1)
+    """End every session of ``user``, this one included, wherever it was made."""
+    SessionRepository(db.session).end(user.id)
 
 
-def end_other_sessions(user: User) -> None:
-    """Invalidate every other session of ``user``; this one goes on under the new version."""
-    end_all_sessions(user)
-    cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    # A "remember me" cookie holds the version too: issue a fresh one if this browser had one.
-    login_user(user, remember=cookie in request.cookies)
+def end_other_sessions(user: User) -> int:
+    """End every other session of ``user``; this one goes on. Returns how many ended."""
+    record = current_session()
+    return SessionRepository(db.session).end(
+        user.id, keep_id=record.id if record is not None else None
+    )
 
 
 def sign_out(user: User) -> None:
-    end_all_sessions(user)
+    record = current_session()
+    if record is not None:
+        SessionRepository(db.session).end_one(record)
     logout_user()
     session.clear()
 

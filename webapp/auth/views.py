@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     flash,
@@ -17,6 +19,7 @@ from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
+from webapp.audit import audit
 from webapp.auth import services
 from webapp.auth.emails import (
     queue_confirmation,
@@ -24,7 +27,14 @@ from webapp.auth.emails import (
     queue_password_changed,
     queue_reset_request,
 )
-from webapp.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
+from webapp.auth.forms import (
+    ForgotForm,
+    LoginForm,
+    ReauthForm,
+    RegisterForm,
+    ResetForm,
+    TwoFactorForm,
+)
 from webapp.auth.limits import (
     configured,
     failed_form,
@@ -33,18 +43,22 @@ from webapp.auth.limits import (
     login_account,
     login_account_at_address,
     signed_in_user,
+    two_factor_account,
 )
 from webapp.auth.login import signed_in_row
+from webapp.auth.reauth import CARRIED_MAX, KEEP_PREFIX, mark_signed_in_now
 from webapp.auth.tokens import (
     RESET_MAX_AGE_SECONDS,
     TOKEN_MAX_LENGTH,
     read_confirm_token,
     user_for_reset_token,
 )
+from webapp.auth.two_factor import check_second_factor
 from webapp.db.session import changes_data
 from webapp.extensions import db, limiter
 from webapp.repositories import UserRepository
-from webapp.web.requests import redirect_next
+from webapp.web.forms import keep_form_for
+from webapp.web.requests import is_safe_next, redirect_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -57,6 +71,12 @@ RESET_LINK_INVALID = "That link is invalid, has expired or was already used. Ask
 CONFIRM_LINK_INVALID = (
     "That confirmation link is invalid or has expired. Sign in to have a new one sent."
 )
+CODE_FAILED = "That code is not right, or was already used. Try the newest code in your app."
+RECOVERY_CODE_USED = (
+    "You signed in with a recovery code; it will not work again. Make new recovery codes on "
+    "your two-factor page if you are running low."
+)
+WRONG_PASSWORD = "That is not your current password."  # noqa: S105 - a message
 
 
 def _without_referrer(response: Response) -> Response:
@@ -90,12 +110,90 @@ def login() -> ResponseReturnValue:
             services.record_failed_login(form.login.data)
             db.session.commit()
             form.password.errors.append(LOGIN_FAILED)
+        elif user.two_factor_enabled:
+            services.await_second_factor(user, remember=form.remember.data)
+            db.session.commit()  # a rehashed password, if any
+            return redirect(url_for("auth.two_factor", next=form.next.data or None))
         else:
             services.start_session(user, remember=form.remember.data)
             db.session.commit()
             flash(f"Welcome back, {user.username}.", "success")
             return redirect_next()
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/two-factor", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_TWO_FACTOR_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_TWO_FACTOR_ACCOUNT"),
+    key_func=two_factor_account,
+    methods=["POST"],
+    deduct_when=failed_form,
+)
+def two_factor() -> ResponseReturnValue:
+    """The sign-in's second step: only a right code (once) signs the session in."""
+    if current_user.is_authenticated:
+        return redirect_next()
+    pending = services.pending_second_factor()
+    if pending is None:
+        flash("Sign in with your password first (it waits five minutes for the code).", "info")
+        return redirect(url_for("auth.login", next=request.args.get("next") or None))
+    user, remember = pending
+    form = TwoFactorForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        method = check_second_factor(user, form.code.data)
+        if method is None:
+            audit("auth.two_factor_failed", None, user)
+            db.session.commit()
+            form.code.errors.append(CODE_FAILED)
+        else:
+            services.start_session(user, remember=remember)
+            audit("auth.two_factor_passed", user, user, after={"method": method})
+            db.session.commit()
+            flash(f"Welcome back, {user.username}.", "success")
+            if method == "recovery code":
+                flash(RECOVERY_CODE_USED, "info")
+            return redirect_next()
+    return render_template("auth/two_factor.html", form=form)
+
+
+@bp.route("/reauthenticate", methods=["GET", "POST"])
+@login_required
+@limiter.limit(configured("RATELIMIT_ACCOUNT_USER"), key_func=signed_in_user, methods=["POST"])
+@limiter.limit(
+    configured("RATELIMIT_TWO_FACTOR_ACCOUNT"),
+    key_func=two_factor_account,
+    methods=["POST"],
+    deduct_when=failed_form,
+)
+def reauthenticate() -> ResponseReturnValue:
+    """Sign in again (password, and code where two-factor is on), then carry on."""
+    user = signed_in_row()
+    form = ReauthForm(next=request.args.get("next", ""))
+    if not user.two_factor_enabled:
+        del form.code  # a password alone signs this account in
+    carried = [
+        (name.removeprefix(KEEP_PREFIX), value)
+        for name, value in request.form.items(multi=True)
+        if name.startswith(KEEP_PREFIX)
+    ][:CARRIED_MAX]
+    if form.validate_on_submit():
+        if not user.check_password(form.password.data):
+            form.password.errors.append(WRONG_PASSWORD)
+        elif "code" in form and not form.code.data:
+            form.code.errors.append("Enter a code from your app, or a recovery code.")
+        elif "code" in form and check_second_factor(user, form.code.data) is None:
+            form.code.errors.append(CODE_FAILED)
+        else:
+            mark_signed_in_now()
+            audit("auth.reauthenticated", user, user)
+            db.session.commit()
+            wanted = form.next.data or request.args.get("next", "")
+            target = wanted if is_safe_next(wanted) else url_for("account.index")
+            if carried:
+                keep_form_for(urlsplit(target).path, carried)
+            return redirect(target)
+    return render_template("auth/reauthenticate.html", form=form, carried=carried)
 
 
 @bp.post("/logout")

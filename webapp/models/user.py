@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, String, false, func, literal_column, true
+from sqlalchemy import BigInteger, Index, String, Text, false, func, literal_column, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,6 +14,7 @@ from webapp.models.indexes import trigram_index
 if TYPE_CHECKING:
     from webapp.models.item import Item
     from webapp.models.post import Post
+    from webapp.models.security import RecoveryCode, UserSession
 
 # OWASP (2025): scrypt with N >= 2**17, r = 8, p = 1.
 PASSWORD_METHOD = "scrypt:131072:8:1"  # noqa: S105 - a hashing method, not a password
@@ -29,16 +30,29 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     email_confirmed_at: Mapped[datetime | None]
-    # Bumped to end every existing session of this user (sign-out, password change, deactivation).
+    # No longer read: sessions are ``UserSession`` rows now. Dropped in a later release, once
+    # no running instance of the previous release writes it (expand → migrate → contract).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     last_login_at: Mapped[datetime | None]
     last_login_ip: Mapped[str | None] = mapped_column(String(45))
+    # Two-factor sign-in (TOTP): the secret, encrypted (``webapp.auth.two_factor``); set while
+    # it is being set up, and on once ``totp_enabled_at`` is. The last time step a code was
+    # accepted for: no code is accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     items: Mapped[list[Item]] = relationship(
         back_populates="owner", cascade="all, delete-orphan", passive_deletes=True
     )
     posts: Mapped[list[Post]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+    )
+    sessions: Mapped[list[UserSession]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
     def __repr__(self) -> str:
@@ -66,9 +80,18 @@ class User(Base):
     def is_confirmed(self) -> bool:
         return self.email_confirmed_at is not None
 
-    # Flask-Login's user protocol. The id carries the session version: bumping the version
-    # (sign-out everywhere, a password change, deactivation) makes every cookie issued before
-    # name no one.
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    def signed_in_under(self, session_key: str) -> None:
+        """Note the session record this request runs under (not a column): ``get_id`` names
+        it, so the cookies Flask-Login writes carry it."""
+        self._session_key = session_key
+
+    # Flask-Login's user protocol. The id carries the key of the browser's session record:
+    # deleting the record (sign-out, sign out everywhere else, a password change,
+    # deactivation, an admin ending it) makes every cookie that names it name no one.
     @property
     def is_authenticated(self) -> bool:
         return True
@@ -78,7 +101,7 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return f"{self.id}:{getattr(self, '_session_key', '')}"
 
 
 # Usernames are unique ignoring case; the display keeps the case that was typed.

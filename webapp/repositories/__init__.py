@@ -4,6 +4,7 @@ from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import BaseRepository, Page, clamp_page, contains, like_pattern
 from webapp.repositories.items import ItemRepository
 from webapp.repositories.posts import PostRepository
+from webapp.repositories.security import RecoveryCodeRepository, SessionRepository
 from webapp.repositories.tags import TagRepository
 from webapp.repositories.users import UserRepository
 
@@ -13,6 +14,8 @@ __all__ = [
     "ItemRepository",
     "Page",
     "PostRepository",
+    "RecoveryCodeRepository",
+    "SessionRepository",
     "TagRepository",
     "UserRepository",
     "clamp_page",

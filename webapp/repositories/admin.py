@@ -33,6 +33,7 @@ from webapp.repositories.audit import AuditRepository
 from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
+from webapp.repositories.security import SessionRepository
 from webapp.repositories.users import username_is
 
 BULK_BATCH = 1_000
@@ -281,6 +282,8 @@ class BulkAction:
     values: Mapping[str, Any] | None = None
     # What the audit log records as the values after (never a secret).
     after: Mapping[str, Any] | None = None
+    # The rows are users whose signed-in sessions end with the change.
+    ends_sessions: bool = False
 
 
 def _not_actor(actor_id: int) -> ColumnElement[bool]:
@@ -318,9 +321,9 @@ BULK_TABLES: dict[str, BulkTable] = {
             # An admin never deactivates or deletes themselves, so one active admin remains.
             "deactivate": BulkAction(
                 changes=lambda actor: and_(User.is_active.is_(True), _not_actor(actor)),
-                # Their open sessions end at once: every cookie names the old version.
-                values={"is_active": False, "session_version": User.session_version + 1},
+                values={"is_active": False},
                 after={"is_active": False},
+                ends_sessions=True,  # their open sessions end at once
             ),
             "delete": BulkAction(changes=_not_actor),
         },
@@ -418,6 +421,8 @@ class AdminRepository:
             else:
                 stmt = update(entity).where(id_column.in_(ids)).values(**action.values)
             self.session.execute(stmt, execution_options={"synchronize_session": False})
+            if action.ends_sessions:
+                SessionRepository(self.session).end_of_users(ids)
             done += len(ids)
         # Rows changed behind the ORM's back: nothing loaded before may be trusted now.
         self.session.expire_all()

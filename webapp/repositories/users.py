@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.models import Item, Post, User
 from webapp.models.user import USER_SEARCH_TEXT
@@ -77,6 +78,24 @@ class UserRepository(BaseRepository[User]):
         return set(self.session.scalars(stmt))
 
     # -- Accounts ------------------------------------------------------------------------------
+
+    def claim_totp_step(self, user: User, step: int) -> bool:
+        """Record that a code of time step ``step`` was accepted for ``user``: True only if no
+        code of that step or a later one was accepted before (one conditional UPDATE, so the
+        same code sent twice at once is accepted once)."""
+        result: Any = self.session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        set_committed_value(user, "totp_last_step", step)  # what the row holds now; no 2nd write
+        return True
 
     def email_taken(self, email: str, *, exclude_id: int | None = None) -> bool:
         stmt = select(User.id).where(email_is(email))

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, session
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import Field, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
 from wtforms.validators import ValidationError as WTFormsValidationError
@@ -168,8 +169,9 @@ class Form(FlaskForm):
         if not args and "formdata" not in kwargs:
             # Flask-WTF would feed uploaded files and JSON bodies into the fields, where a
             # file object or a number breaks the length checks (a 500). Only the posted
-            # form counts here, even when empty: a missing field is then missing.
-            kwargs["formdata"] = request.form if submitted else None
+            # form counts here, even when empty: a missing field is then missing. A page
+            # shown again with a form kept for it (``keep_form_for``) starts from that.
+            kwargs["formdata"] = request.form if submitted else (kept_form() if request else None)
         super().__init__(*args, **kwargs)
         self.submitted = submitted
         self.conflicted = False
@@ -201,6 +203,39 @@ def mark_failed_submission(response: Response) -> Response:
         conflicted = any(form.conflicted for form in failed)
         response.status_code = HTTP_CONFLICT if conflicted else UNPROCESSABLE
     return response
+
+
+# Session key: a form kept to be shown again filled in (after a recent sign-in was asked for).
+KEPT_FORM_KEY = "kept_form"
+KEPT_FORM_ENVIRON = "webapp.web.forms.kept"
+
+
+def keep_form_for(path: str, fields: list[tuple[str, str]]) -> None:
+    """Fill the forms of the page at ``path`` with ``fields`` the next time it is shown."""
+    session[KEPT_FORM_KEY] = {"path": path, "fields": fields}
+
+
+def kept_form() -> MultiDict[str, str] | None:
+    """The fields kept for this page: taken from the session once, then every form of this
+    request sees them."""
+    if KEPT_FORM_ENVIRON in request.environ:
+        kept: MultiDict[str, str] | None = request.environ[KEPT_FORM_ENVIRON]
+        return kept
+    stored = session.get(KEPT_FORM_KEY)
+    kept = None
+    if isinstance(stored, dict) and stored.get("path") == request.path:
+        session.pop(KEPT_FORM_KEY)
+        fields = stored.get("fields")
+        if isinstance(fields, list):
+            kept = MultiDict(
+                [
+                    (str(f[0]), str(f[1]))
+                    for f in fields
+                    if isinstance(f, list | tuple) and len(f) == 2
+                ]
+            )
+    request.environ[KEPT_FORM_ENVIRON] = kept
+    return kept
 
 
 def register(app: Flask) -> None:
