@@ -13,7 +13,13 @@ from flask import Flask, url_for
 from werkzeug.routing.converters import NumberConverter
 
 from tests.conftest import BASE_TEST_CONFIG
-from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
+from tests.factories import (
+    ItemFactory,
+    OutboxMessageFactory,
+    PostFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.helpers import AuthActions, CSRFClient
 from webapp import create_app
 from webapp.extensions import db
@@ -152,10 +158,11 @@ LIST_PAGES: dict[str, dict[str, str]] = {
     "admin.posts": {},
     "admin.tags": {},
     "admin.audit": {},
+    "admin.mail": {},
 }
 NOT_LISTS = {
     # Exports stream every matching row (no pages); bulk pages read the list's filters.
-    *(f"admin.{name}_export" for name in ("users", "items", "posts", "tags", "audit")),
+    *(f"admin.{name}_export" for name in ("users", "items", "posts", "tags", "audit", "mail")),
     *(f"admin.{name}_bulk" for name in ("users", "items", "posts", "tags")),
 }
 
@@ -180,6 +187,7 @@ def listed(app: Flask) -> None:
         PostFactory(author=author, title=f"{MARK} post {n}", tags=[tag])
         ItemFactory(owner=author, title=f"{MARK} item {n}")
         UserFactory(username=f"{MARK}{n}", email=f"{MARK}{n}@example.com")
+        OutboxMessageFactory(recipient=f"{MARK}{n}@example.com")
     db.session.commit()
 
 
