@@ -52,7 +52,7 @@ class ImportRepository:
         name = func.lower(User.username)
         for batch in in_batches(sorted(set(lowered)), LOOKUP_BATCH):
             stmt = select(name, User.id).where(name.in_(batch))
-            found.update(self.session.execute(stmt).tuples())
+            found.update((str(name), int(user_id)) for name, user_id in self.session.execute(stmt))
         return found
 
     def insert_users(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str, str, str, bool]]:
@@ -64,7 +64,7 @@ class ImportRepository:
         )
         for group in _same_keys(rows):
             for batch in in_batches(group, INSERT_BATCH):
-                written.extend(self.session.execute(stmt, batch).tuples())
+                written.extend(tuple(row) for row in self.session.execute(stmt, batch))  # type: ignore[misc]
         self._advance_ids(User, rows)
         return written
 
