@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app webapp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve test test-pgbouncer lint format db-upgrade seed clean soak bench online-migration failover-drill replica-demo
+.PHONY: install run serve test test-pgbouncer lint format db-upgrade seed clean soak bench bench-import online-migration failover-drill replica-demo
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ replica-demo: install  ## the app on a local primary + standby + PgBouncer; read
 
 bench: install  ## pages vs a raw-driver floor on PostgreSQL at 1M rows (BENCH_DATABASE_URL, BENCH_ARGS)
 	$(PY) -m tests.bench.bench $(BENCH_ARGS)
+
+bench-import: install  ## 100,000 users through the admin import beside a plain COPY, on PostgreSQL (BENCH_DATABASE_URL)
+	$(PY) -m tests.bench.import_bench $(BENCH_IMPORT_ARGS)
 
 online-migration: install  ## a migration on 1M items under load, safe or naive (BENCH_DATABASE_URL, ONLINE_MIGRATION_ARGS="--both")
 	$(PY) -m tests.online_migration.run $(ONLINE_MIGRATION_ARGS)

@@ -253,6 +253,19 @@ FORMS: dict[str, Target] = {
         invalid_status=BULK,
         not_hostile=REPEATS_ALLOWED,
     ),
+    # An import takes a file, not text (its own hostile files are in test_admin_import.py):
+    # without one, the form comes back asking for it; its confirmation reads only a signed
+    # token, and a bad one sends the admin back to the upload.
+    **{
+        f"admin.{kind}_import": Target("admin", hidden=lambda r: {"allow_admins": "y"})
+        for kind in ("users", "items")
+    },
+    **{
+        f"admin.{kind}_import_confirm": Target(
+            "admin", hidden=lambda r: {"token": "not-a-token"}, invalid_status=302
+        )
+        for kind in ("users", "items")
+    },
 }
 
 
@@ -668,6 +681,8 @@ PAGES: dict[str, Page] = {
     "admin.post_delete": Page("admin", args=lambda r: {"post_id": r["post"].id}),
     "admin.tag_edit": Page("admin", args=lambda r: {"tag_id": r["tag"].id}),
     "admin.tag_delete": Page("admin", args=lambda r: {"tag_id": r["tag"].id}),
+    "admin.users_import": Page("admin"),
+    "admin.items_import": Page("admin"),
 }
 # Every query argument any page reads: lists, searches, keyset cursors, bulk actions, sign-in
 # redirects, static file versions, and each admin list's filters.

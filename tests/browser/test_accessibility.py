@@ -88,6 +88,8 @@ ADMIN_PAGES = [
     "/admin/items/bulk?bulk=delete&scope=all",
     "/admin/posts/bulk?bulk=delete&scope=all",
     "/admin/tags/bulk?bulk=delete&scope=all",
+    "/admin/users/import",
+    "/admin/items/import",
 ]
 # Numbered lists (public, and my items): page 1, a middle page and the last, of many.
 NUMBERED_LISTS = ["/posts/", "/tags/", "/tags/garden", "/users/olivia", "/items/"]
@@ -137,6 +139,20 @@ FORM_PAGES = [
     ("/admin/posts/{post}", "olivia"),
     ("/admin/tags/{tag}", "olivia"),
 ]
+# Import pages, each in its states: sent without a file (422), a preview with errors (422) and
+# a clean preview (see ``test_import_pages_pass_axe``). A file input is not text, so the
+# emptied-form audit above cannot reach them.
+IMPORT_PAGES = {
+    "/admin/users/import": (
+        b"id,email,username,active,admin,created_at,email_confirmed_at,last_login_at\n"
+        b",new@example.com,newbie,true,false,,,\n",
+        b",not-an-email,newbie,true,false,,,\n,'=cmd@example.com,x y,true,false,,,\n",
+    ),
+    "/admin/items/import": (
+        b"id,title,description,owner,created_at,updated_at\n,Lamp,'=1+1,olivia,,\n",
+        b",,,nobody,,\n",
+    ),
+}
 # Edit forms shown again after someone else saved the row (409).
 CONFLICT_PAGES = ["/items/{item}/edit", "/posts/{post}/edit"]
 # Error pages the site draws, each reached as a visitor would (see ``open_error_page``).
@@ -428,6 +444,29 @@ def test_error_pages_pass_axe(site: Site, page: Any, code: int) -> None:
     assert audit(page) == []
 
 
+# -- Imports ----------------------------------------------------------------------------------
+
+
+def test_import_pages_pass_axe(site: Site, page: Any, tmp_path: Any) -> None:
+    sign_in(page, site.server, "olivia")
+    problems: dict[str, list[str]] = {}
+    for path, (clean, bad_rows) in IMPORT_PAGES.items():
+        states = {"without a file": None, "with errors": clean + bad_rows, "clean": clean}
+        for state, content in states.items():
+            open_page(page, site(path))
+            form = page.locator("main form[enctype='multipart/form-data']")
+            if content is not None:
+                upload = tmp_path / "import.csv"
+                upload.write_bytes(content)
+                form.get_by_label("CSV file", exact=True).set_input_files(str(upload))
+            form.evaluate("form => form.noValidate = true")
+            with page.expect_navigation() as sent:
+                form.get_by_role("button", name="Check the file").click()
+            assert sent.value.status == (200 if state == "clean" else 422), (path, state)
+            check(page, problems, f"{path} ({state})")
+    assert problems == {}
+
+
 # -- Coverage -----------------------------------------------------------------------------------
 
 
@@ -462,7 +501,7 @@ def test_every_page_is_audited() -> None:
         if {"GET", "POST"} <= (rule.methods or set())
     }
     with_errors = set()
-    for path, _ in FORM_PAGES:
+    for path in [*(path for path, _ in FORM_PAGES), *IMPORT_PAGES]:
         endpoint, _ = adapter.match(urlsplit(path.format(**ids)).path, method="GET")
         with_errors.add(endpoint)
     confirm_only = {endpoint for endpoint in post_pages if endpoint.endswith(("_delete", "_bulk"))}

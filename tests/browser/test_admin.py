@@ -284,3 +284,50 @@ def test_an_admin_reads_an_items_history_and_restores_an_earlier_title(
     screenshot(page, f"admin-history-restored-{backend}")
     page.get_by_role("link", name="Back to the item").click()
     assert page.get_by_label("Description").input_value() == GREEN
+
+
+def test_an_admin_imports_a_file_fixes_the_row_it_names_and_imports_it(
+    live_server: LiveServer, page: Any, backend: str, tmp_path: Path
+) -> None:
+    make_rows(
+        live_server, lambda: UserFactory(username="root", email="root@example.com", is_admin=True)
+    )
+    header = "id,email,username,active,admin,created_at,email_confirmed_at,last_login_at"
+    good = [f",person{n}@example.com,person{n},true,false,,," for n in range(24)]
+    rows = [*good[:6], ",not-an-email,broken,true,false,,,", *good[6:]]
+    people = tmp_path / "people.csv"
+    people.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    sign_in(page, live_server, "root")
+    page.goto(live_server("/admin/users"))
+    page.get_by_role("link", name="Import CSV").click()
+    assert page.get_by_role("heading", name="Import users").is_visible()
+    screenshot(page, f"admin-import-form-{backend}")
+    page.get_by_label("CSV file", exact=True).set_input_files(str(people))
+    page.get_by_role("button", name="Check the file").click()
+    errors = page.locator("#import-errors tbody tr")
+    assert errors.count() == 1
+    assert errors.first.locator("td").all_inner_texts()[:2] == ["8", "email"]  # line 8: row 7
+    assert page.get_by_role("button", name=re.compile("^Import")).count() == 0
+    screenshot(page, f"admin-import-errors-{backend}")
+
+    # Fixed in the file, chosen again: the preview is clean, and Import writes every row.
+    people.write_text(
+        "\n".join([header, *rows]).replace("not-an-email", "fixed@example.com") + "\n",
+        encoding="utf-8",
+    )
+    page.get_by_role("link", name="Choose another file").click()
+    page.get_by_label("CSV file", exact=True).set_input_files(str(people))
+    page.get_by_role("button", name="Check the file").click()
+    assert page.locator("#import-errors").count() == 0
+    assert page.locator("#import-rows tbody tr").count() == 20
+    screenshot(page, f"admin-import-preview-{backend}")
+    page.get_by_role("button", name="Import 25 users").click()
+    page.wait_for_url(live_server("/admin/users"))
+    assert "Imported 25 users from people.csv" in page.locator(".flash-success").inner_text()
+    screenshot(page, f"admin-import-done-{backend}")
+    with live_server.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 26
+        assert db.session.scalar(
+            select(User.username).where(User.email == "fixed@example.com")
+        ) == ("broken")

@@ -7,7 +7,8 @@ adds only what is the console's own.
 
 from __future__ import annotations
 
-from wtforms import BooleanField, StringField, SubmitField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from webapp.auth.forms import (
@@ -68,3 +69,23 @@ class ConfirmForm(Form):
     """A confirmation: nothing to fill in but the CSRF token."""
 
     submit = SubmitField("Yes, go ahead")
+
+
+class ImportForm(Form):
+    """A CSV file to check before importing it (``webapp.admin.imports``). The view passes
+    the uploaded files as ``formdata``: the base form reads only the posted text."""
+
+    file = FileField(
+        "CSV file",
+        validators=[FileRequired("Choose a CSV file to import.")],
+        render_kw={"accept": ".csv,text/csv"},
+    )
+    allow_admins = BooleanField("Rows may make admins (the file's admin column)")
+    submit = SubmitField("Check the file")
+
+
+class ImportConfirmForm(Form):
+    """Import the file the preview showed: named by a signed token, never sent again."""
+
+    token = HiddenField()
+    submit = SubmitField("Import")

@@ -89,6 +89,8 @@ class AdminTable:
     bulk: BulkTable | None = None
     bulk_choices: tuple[BulkChoice, ...] = ()
     create_endpoint: str | None = None
+    # The page that imports a CSV file with the export's columns (``webapp.admin.imports``).
+    import_endpoint: str | None = None
     intro: str = ""
     # The rows' HTML built in Python (``webapp.web.rendering``); None: the template
     # ``rows_template`` draws them.
@@ -186,6 +188,7 @@ USERS = AdminTable(
         BulkChoice("delete", "Delete", "Deleted", danger=True),
     ),
     create_endpoint="admin.user_create",
+    import_endpoint="admin.users_import",
     rows=user_rows,
 )
 
@@ -205,6 +208,7 @@ ITEMS = AdminTable(
     filters=(FilterField("owner", "Owner", placeholder="username"),),
     bulk=BULK_TABLES["items"],
     bulk_choices=(BulkChoice("delete", "Delete", "Deleted", danger=True),),
+    import_endpoint="admin.items_import",
     rows=item_rows,
 )
 

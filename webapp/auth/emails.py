@@ -8,15 +8,20 @@ named.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from webapp.auth.tokens import (
     CONFIRM_MAX_AGE_SECONDS,
+    INVITE_MAX_AGE_SECONDS,
     RESET_MAX_AGE_SECONDS,
+    invite_tokens,
     make_confirm_token,
     make_reset_token,
     make_unused_reset_token,
 )
 from webapp.extensions import db
 from webapp.mail import queue_mail
+from webapp.mail.messages import queue_mails
 from webapp.models import OutboxMessage, User
 from webapp.repositories import UserRepository
 from webapp.web.site_url import external_url
@@ -89,4 +94,28 @@ def queue_password_changed(user: User) -> OutboxMessage:
         "auth/email/password_changed.txt",
         user=user,
         forgot=external_url("auth.forgot"),
+    )
+
+
+def queue_invitations(accounts: Iterable[tuple[int, str, str, str]]) -> int:
+    """Send each imported account (id, email, username, password hash) a link to choose its
+    password: a reset link that lasts ``INVITE_MAX_AGE_SECONDS``. Returns how many."""
+    forgot = external_url("auth.forgot")
+    days = INVITE_MAX_AGE_SECONDS // 86400
+    tokens = invite_tokens()
+    return queue_mails(
+        "Your webapp account: choose your password",
+        "auth/email/invite",
+        (
+            (
+                email,
+                {
+                    "username": username,
+                    "link": external_url("auth.reset", token=tokens(user_id, hashed)),
+                    "days": days,
+                    "forgot": forgot,
+                },
+            )
+            for user_id, email, username, hashed in accounts
+        ),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from webapp.repositories import UserRepository
 RESET_SALT = "webapp.auth.password-reset"
 CONFIRM_SALT = "webapp.auth.email-confirm"
 RESET_MAX_AGE_SECONDS = 30 * 60
+# A reset link sent to an account an admin imported ("set your password"): it waits longer in
+# an inbox than a reset someone just asked for, and it too works once.
+INVITE_MAX_AGE_SECONDS = 7 * 24 * 60 * 60
 CONFIRM_MAX_AGE_SECONDS = 3 * 24 * 60 * 60
 TOKEN_MAX_LENGTH = 512  # what the routes accept; real tokens are well under half of it
 
@@ -50,13 +54,31 @@ def password_fingerprint(user: User) -> str:
     Derived with the secret key: the token's payload is readable, and must say nothing
     about the hash.
     """
+    return hash_fingerprint(user.hashed_password)
+
+
+def hash_fingerprint(hashed_password: str) -> str:
+    """``password_fingerprint`` of the account whose password hash is ``hashed_password``."""
     key = str(current_app.secret_key).encode()
-    digest = hmac.new(key, user.hashed_password.encode(), hashlib.sha256)
+    digest = hmac.new(key, hashed_password.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 
 def make_reset_token(user: User) -> str:
     return str(_serializer(RESET_SALT).dumps({"uid": user.id, "pw": password_fingerprint(user)}))
+
+
+def invite_tokens() -> Callable[[int, str], str]:
+    """Make reset tokens for imported accounts (``INVITE_MAX_AGE_SECONDS``) from the row's
+    id and password hash: an import makes thousands at once, with one serializer and no
+    user loaded."""
+    serializer = _serializer(RESET_SALT)
+
+    def make(user_id: int, hashed_password: str) -> str:
+        payload = {"uid": user_id, "pw": hash_fingerprint(hashed_password), "inv": 1}
+        return str(serializer.dumps(payload))
+
+    return make
 
 
 def make_unused_reset_token() -> str:
@@ -71,10 +93,16 @@ _STAND_IN_HASH = "scrypt:131072:8:1$" + "0" * 16 + "$" + "0" * 128
 
 
 def user_for_reset_token(token: str) -> User | None:
-    """The active user a reset token was made for, if it is genuine, fresh and unused."""
-    data = _load(RESET_SALT, token, RESET_MAX_AGE_SECONDS)
+    """The active user a reset token was made for, if it is genuine, fresh and unused.
+
+    Fresh: younger than ``RESET_MAX_AGE_SECONDS``, or ``INVITE_MAX_AGE_SECONDS`` for an
+    imported account's link (the signed payload says which it is).
+    """
+    data = _load(RESET_SALT, token, INVITE_MAX_AGE_SECONDS)
     if data is None:
         return None
+    if data.get("inv") != 1 and _load(RESET_SALT, token, RESET_MAX_AGE_SECONDS) is None:
+        return None  # a reset someone asked for: half an hour
     user = _active_user(data)
     fingerprint = data.get("pw")
     if user is None or not isinstance(fingerprint, str):

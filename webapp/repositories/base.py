@@ -39,6 +39,19 @@ MAX_PER_PAGE = 100
 SessionLike = Session | scoped_session[Any]
 
 
+def in_batches(values: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``values`` in lists of ``size`` (the last one shorter): multi-row writes and ``IN``
+    lookups of a bounded size, in flat memory (``itertools.batched`` is Python 3.12's)."""
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def like_pattern(text: str) -> str:
     """A ``LIKE`` pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -7,13 +7,14 @@ state, after the SMTP server answered. SQLite has no row locks: run one delivere
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from webapp.models.mail import FAILED, PENDING, SENT, OutboxMessage
-from webapp.repositories.base import BaseRepository
+from webapp.repositories.base import BaseRepository, in_batches
 from webapp.repositories.counting import Total, total_columns
 
 
@@ -22,6 +23,10 @@ class OutboxCounts:
     pending: Total
     sent: Total
     failed: Total
+
+
+# Rows per multi-row INSERT (SQLAlchemy's insertmanyvalues sends 1,000 per statement anyway).
+INSERT_BATCH = 1_000
 
 
 class OutboxRepository(BaseRepository[OutboxMessage]):
@@ -44,6 +49,15 @@ class OutboxRepository(BaseRepository[OutboxMessage]):
             body_text=body_text,
             body_html=body_html,
         )
+
+    def add_many(self, messages: Iterable[Mapping[str, str | None]]) -> int:
+        """Pending messages (each the keyword arguments of ``add``), due now, inserted in
+        batches of ``INSERT_BATCH`` rows; returns how many."""
+        count = 0
+        for batch in in_batches(messages, INSERT_BATCH):
+            self.session.execute(insert(OutboxMessage), batch)
+            count += len(batch)
+        return count
 
     def claim_due(self, now: datetime) -> OutboxMessage | None:
         """The oldest pending message due by ``now`` that no other deliverer holds, locked."""

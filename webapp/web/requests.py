@@ -4,11 +4,11 @@ address; and the app's request class, which reads query strings and forms as UTF
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from flask import Flask, Request, redirect, request, url_for
+from flask import Flask, Request, current_app, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -16,6 +16,8 @@ from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response
 
 from webapp.validation import has_control_chars, without_control_chars
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -155,7 +157,34 @@ class AsciiIntegerConverter(IntegerConverter):
         return number
 
 
+def larger_body(limit: int, *, when: Callable[[], bool]) -> Callable[[View], View]:
+    """Let a view take bodies up to ``limit`` bytes (the site's ``MAX_CONTENT_LENGTH``
+    elsewhere), for requests where ``when()`` is true (an admin's upload): everyone else is
+    held to the site's limit, so an anonymous client cannot make the app read more.
+
+    Flask 3.1's documented way: ``request.max_content_length`` set for one request, before
+    anything reads the body (``apply_body_limit`` runs first of every ``before_request``,
+    ahead of the CSRF check that reads the form).
+    """
+
+    def mark(view: View) -> View:
+        view.max_content_length = limit  # type: ignore[attr-defined]
+        view.larger_body_when = when  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def apply_body_limit() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "max_content_length", None)
+    if limit is not None and view.larger_body_when():  # type: ignore[union-attr]
+        request.max_content_length = limit
+
+
 def register(app: Flask) -> None:
-    """Before any route is added: the app's request class and its ``int`` converter."""
+    """Before any route is added: the app's request class and its ``int`` converter; before
+    any other ``before_request``: the body limit of views marked ``larger_body``."""
     app.request_class = FormRequest
     app.url_map.converters["int"] = AsciiIntegerConverter
+    app.before_request(apply_body_limit)
