@@ -149,6 +149,12 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.tag_delete", "POST"): ADMIN_REDIRECT,
     ("admin.audit", "GET"): ADMIN_ONLY,
     ("admin.audit_export", "GET"): ADMIN_ONLY,
+    ("admin.users_import", "GET"): ADMIN_ONLY,
+    ("admin.users_import", "POST"): ADMIN_FORM_ERROR,
+    ("admin.users_import_confirm", "POST"): ADMIN_REDIRECT,  # no preview token: choose again
+    ("admin.items_import", "GET"): ADMIN_ONLY,
+    ("admin.items_import", "POST"): ADMIN_FORM_ERROR,
+    ("admin.items_import_confirm", "POST"): ADMIN_REDIRECT,
     ("admin.mail", "GET"): ADMIN_ONLY,
     ("admin.mail_export", "GET"): ADMIN_ONLY,
     ("admin.mail_retry", "POST"): ADMIN_REDIRECT,
