@@ -350,23 +350,32 @@ def test_forgot_password_does_the_same_work_for_known_and_unknown_addresses(
     for _ in range(10):  # warm up both paths
         for email in addresses.values():
             forgot(email)
-    timings: dict[str, list[float]] = {"known": [], "unknown": []}
-    for _ in range(60):  # interleaved: a busy moment of the machine hits both alike
-        for kind, email in addresses.items():
-            timings[kind].append(forgot(email))
 
     def spread(values: list[float]) -> float:
         quartiles = statistics.quantiles(values, n=4)
         return quartiles[2] - quartiles[0]
 
-    medians = {kind: statistics.median(values) for kind, values in timings.items()}
-    spreads = {kind: spread(values) for kind, values in timings.items()}
-    report = ", ".join(
-        f"{kind}: median {medians[kind]:.2f} ms, IQR {spreads[kind]:.2f} ms" for kind in timings
+    # Up to three rounds: a real difference (before the outbox: 9.3 ms against 5.1 ms, a gap
+    # several times the spread) shows in every round; a burst of other work on a shared
+    # machine rarely lands on one path three rounds running.
+    reports = []
+    for _round in range(3):
+        timings: dict[str, list[float]] = {"known": [], "unknown": []}
+        for _ in range(60):  # interleaved: a busy moment of the machine hits both alike
+            for kind, email in addresses.items():
+                timings[kind].append(forgot(email))
+        medians = {kind: statistics.median(values) for kind, values in timings.items()}
+        spreads = {kind: spread(values) for kind, values in timings.items()}
+        report = ", ".join(
+            f"{kind}: median {medians[kind]:.2f} ms, IQR {spreads[kind]:.2f} ms" for kind in timings
+        )
+        print(f"\nforgot-password timings ({backend}): {report}")
+        reports.append(report)
+        if abs(medians["known"] - medians["unknown"]) <= 0.5 * max(spreads.values()):
+            return
+    pytest.fail(
+        "the two paths' medians differ by more than half their spread: " + "; ".join(reports)
     )
-    print(f"\nforgot-password timings ({backend}): {report}")
-    # Before the outbox: 9.3 ms against 5.1 ms, a gap several times the spread.
-    assert abs(medians["known"] - medians["unknown"]) <= 0.5 * max(spreads.values()), report
 
 
 # -- Deliverers as processes ----------------------------------------------------------------------
