@@ -106,6 +106,7 @@ def test_an_id_in_other_digits_is_a_404(
         "post_id": PostFactory(author=admin),
         "tag_id": TagFactory(),
         "session_id": SessionRepository(db.session).create(user_id=admin.id, key="spare"),
+        "message_id": OutboxMessageFactory(),
     }
     db.session.commit()
     rows["event_id"] = AuditRepository(db.session).record(
