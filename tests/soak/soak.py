@@ -13,12 +13,10 @@ import argparse
 import os
 import random
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,6 +29,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, selectinload
 
+from tests.pgcluster import PrivateCluster
 from tests.soak.http import Browser, Result, hidden_fields
 from webapp.models import Item, Post, User
 from webapp.models.user import PASSWORD_METHOD
@@ -213,59 +212,6 @@ class Client(threading.Thread):
 
 
 # ---------------------------------------------------------------- faults
-
-
-class PrivateCluster:
-    """A PostgreSQL server of the soak's own, in a temporary folder on a free port.
-
-    The run restarts it, so nothing else on the machine (other test databases) is disturbed.
-    """
-
-    def __init__(self) -> None:
-        bin_dirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-        if not bin_dirs:
-            raise SystemExit("PostgreSQL server binaries not found under /usr/lib/postgresql")
-        self.bin = bin_dirs[-1]
-        self.folder = Path(tempfile.mkdtemp(prefix="webapp-soak-pg-"))
-        self.data = self.folder / "data"
-        self.port = free_port()
-        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/webapp_soak"
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True)
-
-    def _pg_ctl(self, action: str) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            str(self.bin / "pg_ctl"),
-            action,
-            "-w",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.folder / "server.log"),
-            "-o",
-            options,
-        )
-
-    def start(self) -> None:
-        if self.as_postgres:
-            shutil.chown(self.folder, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        self._pg_ctl("start")
-
-    def restart(self) -> None:
-        self._pg_ctl("restart")
-
-    def stop(self) -> None:
-        try:
-            self._pg_ctl("stop")
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def inject_faults(
@@ -461,12 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--no-restart", action="store_true", help="skip the PostgreSQL restart")
     args = parser.parse_args(argv)
-    cluster = PrivateCluster()
+    # A server of the soak's own: the run restarts it, and nothing else on the machine (other
+    # test databases) is disturbed.
+    cluster = PrivateCluster("webapp_soak")
     cluster.start()
     try:
         return soak(args, cluster)
     finally:
-        cluster.stop()
+        cluster.remove()
 
 
 def soak(args: argparse.Namespace, cluster: PrivateCluster) -> int:
