@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request
+from flask import abort, current_app, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from webapp.admin import services
@@ -13,6 +13,7 @@ from webapp.admin.forms import ConfirmForm
 from webapp.auth.login import signed_in_row
 from webapp.extensions import db
 from webapp.models import User
+from webapp.repositories.versioned import AlreadyDeleted
 
 
 def actor() -> User:
@@ -27,6 +28,15 @@ def get_or_404(repository: Any, row_id: int, **kwargs: Any) -> Any:
     return row
 
 
+def trash_lead() -> str:
+    """What a delete page says happens: the rows go to the trash, for so many days."""
+    days = current_app.config["TRASH_RETENTION_DAYS"]
+    return (
+        f"These go to the trash, where they are kept for {days} days and can be restored "
+        "(Admin → Trash) until then:"
+    )
+
+
 def confirm_delete(
     *,
     title: str,
@@ -36,6 +46,7 @@ def confirm_delete(
     back: str,
     message: str,
     refused: str | None = None,
+    lead: str | None = None,
 ) -> ResponseReturnValue:
     """GET: what will go, and a button. POST: delete, commit, and go to ``done``."""
     form = ConfirmForm()
@@ -49,6 +60,10 @@ def confirm_delete(
             db.session.rollback()
             flash(str(error), "error")
             return redirect(back)
+        except AlreadyDeleted:
+            db.session.rollback()
+            flash("Someone else deleted it first.", "info")
+            return redirect(done)
         db.session.commit()
         flash(message, "success")
         return redirect(done)
@@ -59,4 +74,5 @@ def confirm_delete(
         form=form,
         back=back,
         refused=refused,
+        lead=lead,
     )
