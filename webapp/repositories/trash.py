@@ -15,14 +15,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from webapp.db.trash import WITH_TRASHED
 from webapp.db.types import utcnow
 from webapp.models import Item, Post, User
+from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.audit import AuditRepository
-from webapp.repositories.base import SessionLike
+from webapp.repositories.base import Page, SessionLike, clamp_page, contains
+from webapp.repositories.keyset import ListSpec, SortKey
+from webapp.repositories.posts import name_of_user
 from webapp.repositories.versioned import AlreadyDeleted
 
 TRASH_BATCH = 1_000
@@ -132,6 +146,26 @@ class TrashRepository:
         stmt = select(model).where(model.id == row_id, model.deleted_at.is_not(None))
         return self.session.scalar(stmt, execution_options=WITH_TRASHED)
 
+    def own_trash(
+        self, kind: str, owner_id: int, *, page: int | None = 1, per_page: int = 20
+    ) -> Page[Row[Any]]:
+        """One page of what ``owner_id`` trashed of ``kind`` (items or posts), newest first."""
+        model, _ = KINDS[kind]
+        page, per_page = clamp_page(page, per_page, per_page)
+        total = self.count_where(model, own_trash_target(kind, owner_id, None))
+        last = max((total + per_page - 1) // per_page, 1)
+        page = min(page, last)
+        stmt = OWN_TRASH[kind].limit(per_page).offset((page - 1) * per_page)
+        rows = self.session.execute(stmt, {"owner_id": owner_id}).all()
+        return Page(items=rows, page=page, per_page=per_page, total=total)
+
+    def refused_restores(self, model: type[Any], where: ColumnElement[bool]) -> int:
+        """How many of the trashed items or posts ``where`` picks have an owner in the trash
+        (a restore refuses them); 0 for users."""
+        if model is User:
+            return 0
+        return self.count_where(model, and_(where, ~owner_is_live(model)))
+
     def count_where(self, model: type[Any], where: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(model).where(model.deleted_at.is_not(None), where)
         return self.session.scalar(stmt, execution_options=WITH_TRASHED) or 0
@@ -195,9 +229,7 @@ class TrashRepository:
         """
         model, target_type = KINDS[kind]
         restorable = where if model is User else and_(where, owner_is_live(model))
-        refused = (
-            0 if model is User else self.count_where(model, and_(where, ~owner_is_live(model)))
-        )
+        refused = self.refused_restores(model, where)
         done = Restored(refused=refused)
         for rows in self._batches(model, restorable):
             ids = [row[0] for row in rows]
@@ -311,3 +343,64 @@ class TrashRepository:
     @staticmethod
     def _rowcount(result: Any) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _trash_list(kind: str) -> ListSpec:
+    """The admin trash list of one kind: its trashed rows, most recently trashed first."""
+    model, _ = KINDS[kind]
+    if model is User:
+        name: Any = User.username
+        detail: Any = User.email
+        search: Any = lambda q: contains(USER_SEARCH_TEXT, q)  # noqa: E731
+        name_key = SortKey(func.lower(User.username, type_=String))
+    else:
+        name, detail = model.title, name_of_user(owner_column(model))
+        search = lambda q: contains(model.title, q)  # noqa: E731
+        name_key = SortKey(model.title)
+    return ListSpec(
+        name=f"trash_{kind}",
+        entity=model,
+        id_column=model.id,
+        columns=(
+            model.id,
+            name.label("name"),
+            detail.label("detail"),
+            name_of_user(model.deleted_by_id).label("deleted_by"),
+            model.deleted_at,
+        ),
+        sort_keys={
+            "deleted": SortKey(model.deleted_at, descending_first=True),
+            "name": name_key,
+        },
+        default_sort="deleted",
+        search=search,
+        export_columns=(),
+        where=model.deleted_at.is_not(None),
+        execution_options=WITH_TRASHED,
+    )
+
+
+# The admin trash's lists, one per kind (keyset pages, like every admin list).
+TRASH_LISTS: dict[str, ListSpec] = {kind: _trash_list(kind) for kind in KINDS}
+
+# An owner's own trash: what they trashed themselves (a row an admin trashed stays with the
+# admins), newest first. Plain rows; the owner is a bound parameter.
+OWN_TRASH: dict[str, Any] = {
+    kind: select(model.id, model.title.label("name"), model.deleted_at)
+    .where(
+        owner_column(model) == bindparam("owner_id"),
+        model.deleted_by_id == owner_column(model),
+        model.deleted_at.is_not(None),
+    )
+    .order_by(model.deleted_at.desc(), model.id.desc())
+    .execution_options(**WITH_TRASHED)
+    for kind, (model, _) in KINDS.items()
+    if model is not User
+}
+
+
+def own_trash_target(kind: str, owner_id: int, ids: Sequence[int] | None) -> ColumnElement[bool]:
+    """The rows ``ids`` (None: all) of ``kind`` that ``owner_id`` trashed themselves."""
+    model, _ = KINDS[kind]
+    mine = and_(owner_column(model) == owner_id, model.deleted_by_id == owner_id)
+    return mine if ids is None else and_(model.id.in_(ids), mine)
