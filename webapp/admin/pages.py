@@ -13,7 +13,6 @@ from webapp.admin.forms import ConfirmForm
 from webapp.auth.login import signed_in_row
 from webapp.extensions import db
 from webapp.models import User
-from webapp.repositories.versioned import AlreadyDeleted
 
 
 def actor() -> User:
@@ -60,10 +59,6 @@ def confirm_delete(
             db.session.rollback()
             flash(str(error), "error")
             return redirect(back)
-        except AlreadyDeleted:
-            db.session.rollback()
-            flash("Someone else deleted it first.", "info")
-            return redirect(done)
         db.session.commit()
         flash(message, "success")
         return redirect(done)
