@@ -41,8 +41,9 @@ def admin(client: FlaskClient, auth: AuthActions, admin_user: User) -> User:
 
 
 def fresh(model: type, row_id: int) -> object | None:
+    """The row as the app sees it now (None: deleted, or in the trash)."""
     db.session.expire_all()
-    return db.session.get(model, row_id)
+    return db.session.scalar(select(model).where(model.id == row_id))
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -94,7 +95,7 @@ def test_each_admin_page_marks_its_own_tab(client: FlaskClient, admin: User, rep
         for path, tab in tabs.items():
             html = client.get(path).get_data(as_text=True)
             nav = html.split('<nav class="admin-nav"', 1)[1].split("</nav>", 1)[0]
-            assert nav.count("<li>") == 7
+            assert nav.count("<li>") == 8
             marked = re.findall(r'aria-current="page">([^<]+)</a>', nav)
             assert marked == ([tab] if tab else []), path
 
@@ -402,7 +403,7 @@ def test_deleting_a_user_says_what_goes_with_them(
     assert db.session.scalar(select(func.count()).select_from(Item)) == 0
     assert db.session.scalar(select(func.count()).select_from(Post)) == 0
     assert db.session.scalar(select(func.count()).select_from(Tag)) == 1
-    (event,) = events("admin.user.delete")
+    (event,) = events("admin.user.trash")
     assert event.before == {
         "email": "alice@example.com",
         "username": "alice",
@@ -549,7 +550,7 @@ def test_delete_an_item(client: FlaskClient, admin: User) -> None:
     response = client.post(f"/admin/items/{item.id}/delete", data={})
     assert redirect_target(response) == "/admin/items"
     assert fresh(Item, item.id) is None
-    (event,) = events("admin.item.delete")
+    (event,) = events("admin.item.trash")
     assert event.before == {"title": "Goner", "owner_id": item.owner_id}
 
 
@@ -579,9 +580,10 @@ def test_delete_a_post_keeps_its_tags(client: FlaskClient, admin: User) -> None:
     post = PostFactory(tags=[TagFactory(name="stays")])
     response = client.post(f"/admin/posts/{post.id}/delete", data={})
     assert redirect_target(response) == "/admin/posts"
-    assert fresh(Post, post.id) is None
+    assert fresh(Post, post.id) is None  # in the trash
     assert db.session.scalar(select(Tag.name)) == "stays"
-    assert db.session.scalar(select(func.count()).select_from(post_tags)) == 0
+    # The links stay while the post is in the trash (a restore brings them back with it).
+    assert db.session.scalar(select(func.count()).select_from(post_tags)) == 1
 
 
 # --- Tags -------------------------------------------------------------------------------------

@@ -81,6 +81,13 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("account.delete", "POST"): SIGNED_IN_FORM,
     ("account.export", "GET"): SIGNED_IN,
     ("account.export_items", "GET"): SIGNED_IN,
+    # My trash; a bulk action without a choice goes back to it.
+    ("account.trash", "GET"): SIGNED_IN,
+    ("account.trash_bulk", "GET"): (SIGN_IN, 302, 302, 302),
+    ("account.trash_bulk", "POST"): (SIGN_IN, 302, 302, 302),
+    ("admin.trash", "GET"): ADMIN_ONLY,
+    ("admin.trash_bulk", "GET"): ADMIN_REDIRECT,
+    ("admin.trash_bulk", "POST"): ADMIN_REDIRECT,
     ("account.revoke_sessions", "POST"): (SIGN_IN, 302, 302, 302),
     ("account.sessions", "GET"): SIGNED_IN,
     # Another browser of the owner's: only the owner may end it; to others it does not exist.

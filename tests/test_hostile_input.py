@@ -266,6 +266,19 @@ FORMS: dict[str, Target] = {
         )
         for kind in ("users", "items")
     },
+    # The trash's bulk actions: on rows that are not in the trash, nothing changes.
+    "admin.trash_bulk": Target(
+        "admin",
+        fields=lambda r: {"bulk": "purge", "kind": "items", "ids": str(r["item"].id)},
+        invalid_status=BULK,
+        not_hostile=REPEATS_ALLOWED,
+    ),
+    "account.trash_bulk": Target(
+        "alice",
+        fields=lambda r: {"bulk": "purge", "kind": "items", "ids": str(r["item"].id)},
+        invalid_status=BULK,
+        not_hostile=REPEATS_ALLOWED,
+    ),
 }
 
 
@@ -669,6 +682,14 @@ PAGES: dict[str, Page] = {
     "admin.items_bulk": _admin_bulk("item"),
     "admin.posts_bulk": _admin_bulk("post"),
     "admin.tags_bulk": _admin_bulk("tag"),
+    "admin.trash": Page("admin"),
+    "admin.trash_bulk": Page(
+        "admin", query=lambda r: {"bulk": "restore", "kind": "items", "ids": str(r["item"].id)}
+    ),
+    "account.trash": Page("alice"),
+    "account.trash_bulk": Page(
+        "alice", query=lambda r: {"bulk": "restore", "kind": "items", "ids": str(r["item"].id)}
+    ),
     "admin.user_create": Page("admin"),
     "admin.user_edit": Page("admin", args=lambda r: {"user_id": r["bob"].id}),
     "admin.user_delete": Page("admin", args=lambda r: {"user_id": r["bob"].id}),
@@ -688,7 +709,7 @@ PAGES: dict[str, Page] = {
 # redirects, static file versions, and each admin list's filters.
 QUERY_NAMES = sorted(
     {"q", "tag", "page", "per_page", "sort", "dir", "after", "before", "last", "next"}
-    | {"scope", "bulk", "ids", "v"}
+    | {"scope", "bulk", "ids", "v", "kind"}
     | {spec_filter.name for table in TABLES.values() for spec_filter in table.filters}
 )
 # Not UTF-8, percent-encoded and raw; and the same text with ASCII in their place, which is

@@ -32,8 +32,9 @@ def signed_in(auth: AuthActions, user: User) -> User:
 
 
 def reload(item_id: int) -> Item | None:
+    """The row as the app sees it now (None: deleted, or in the trash)."""
     db.session.expire_all()
-    return db.session.get(Item, item_id)
+    return db.session.scalar(select(Item).where(Item.id == item_id))
 
 
 def item_count() -> int:
@@ -429,7 +430,7 @@ def test_delete_asks_first_then_deletes_on_post(client: FlaskClient, signed_in: 
     assert response.status_code == 302
     assert response.headers["Location"] == "/items/"
     assert reload(item.id) is None
-    assert "Item “Old kettle” deleted." in html_of(client.get("/items/"))
+    assert "Item “Old kettle” moved to your trash" in html_of(client.get("/items/"))
 
 
 def test_item_text_is_escaped(client: FlaskClient, signed_in: User) -> None:

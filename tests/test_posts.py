@@ -33,8 +33,9 @@ def html_of(response: Any) -> str:
 
 
 def reload(post_id: int) -> Post | None:
+    """The row as the app sees it now (None: deleted, or in the trash)."""
     db.session.expire_all()
-    return db.session.get(Post, post_id)
+    return db.session.scalar(select(Post).where(Post.id == post_id))
 
 
 def post_count() -> int:
@@ -408,7 +409,7 @@ def test_delete_asks_first(client: FlaskClient, signed_in: User) -> None:
     assert response.headers["Location"] == "/posts/"
     assert reload(post.id) is None
     assert db.session.scalar(select(Tag.name)) == "kept"
-    assert "Post “Short-lived” deleted." in html_of(client.get("/posts/"))
+    assert "Post “Short-lived” moved to your trash" in html_of(client.get("/posts/"))
 
 
 # --- queries ----------------------------------------------------------------------------

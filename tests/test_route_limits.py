@@ -160,11 +160,14 @@ LIST_PAGES: dict[str, dict[str, str]] = {
     "admin.tags": {},
     "admin.audit": {},
     "admin.mail": {},
+    "admin.trash": {},
+    "account.trash": {},
 }
 NOT_LISTS = {
     # Exports stream every matching row (no pages); bulk pages read the list's filters.
     *(f"admin.{name}_export" for name in ("users", "items", "posts", "tags", "audit", "mail")),
-    *(f"admin.{name}_bulk" for name in ("users", "items", "posts", "tags")),
+    *(f"admin.{name}_bulk" for name in ("users", "items", "posts", "tags", "trash")),
+    "account.trash_bulk",
 }
 
 

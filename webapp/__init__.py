@@ -51,7 +51,10 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401 - the mappings must be in place
     from webapp.auth.login import configure_login
-    from webapp.db import replicas
+    from webapp.db import (
+        replicas,
+        trash,  # noqa: F401 - trashed rows leave every query from here on
+    )
     from webapp.db import session as db_session
     from webapp.extensions import csrf, db, limiter, login_manager, migrate
 

@@ -145,6 +145,9 @@ class Config:
     # The host names the site answers to; None answers any (development and testing only).
     TRUSTED_HOSTS: list[str] | None = None
     PER_PAGE = 20
+    # Days a deleted item, post or user stays in the trash before ``flask trash purge``
+    # erases it.
+    TRASH_RETENTION_DAYS = 30
     # Migrations on PostgreSQL (DESIGN §8): how long a migration may wait for a lock before it
     # gives up (so it never queues every client behind it), and how long one statement may run.
     MIGRATION_LOCK_TIMEOUT = 5.0
@@ -238,6 +241,9 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_PASSWORD"] = env.get("MAIL_PASSWORD") or None
     config["MAIL_USE_TLS"] = _env_bool("MAIL_USE_TLS", False)
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
+    config["TRASH_RETENTION_DAYS"] = max(
+        _env_count("TRASH_RETENTION_DAYS", Config.TRASH_RETENTION_DAYS), 1
+    )
     config["MAIL_MAX_ATTEMPTS"] = max(_env_count("MAIL_MAX_ATTEMPTS", Config.MAIL_MAX_ATTEMPTS), 1)
     for name in ("MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_MAX_SECONDS"):
         config[name] = _env_seconds(name, getattr(Config, name))

@@ -29,6 +29,7 @@ from tests.factories import (
 )
 from webapp import create_app
 from webapp.auth.tokens import make_reset_token
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import Item, Post, User
 from webapp.repositories import AuditRepository
@@ -63,6 +64,9 @@ MEMBER_PAGES = [
     "/account/edit",
     "/account/password",
     "/account/delete",
+    "/account/trash",
+    "/account/trash?kind=posts",
+    "/account/trash/bulk?bulk=purge&kind=items&ids={trashed_item}",
 ]
 ADMIN_PAGES = [
     "/admin/",
@@ -90,6 +94,11 @@ ADMIN_PAGES = [
     "/admin/tags/bulk?bulk=delete&scope=all",
     "/admin/users/import",
     "/admin/items/import",
+    "/admin/trash",
+    "/admin/trash?kind=posts",
+    "/admin/trash?kind=users",
+    "/admin/trash/bulk?bulk=restore&kind=items&ids={trashed_item}",
+    "/admin/trash/bulk?bulk=purge&kind=users&ids={trashed_user}",
 ]
 # Numbered lists (public, and my items): page 1, a middle page and the last, of many.
 NUMBERED_LISTS = ["/posts/", "/tags/", "/tags/garden", "/users/olivia", "/items/"]
@@ -119,6 +128,9 @@ EMPTY_PAGES = [
     "/admin/tags",
     "/admin/audit",
     "/admin/mail",
+    "/admin/trash",
+    "/admin/trash?kind=users&q=nobody-like-this",
+    "/account/trash",
 ]
 # Forms sent back with their errors: (page, who is signed in: None, "olivia" or "mallory").
 FORM_PAGES = [
@@ -232,8 +244,21 @@ def site(live_server: LiveServer) -> Site:
                 before={field: before},
                 after={field: after},
             )
+        # The trash: an item and a post olivia deleted, and a user an admin deleted.
+        gone = UserFactory(username="trudy", email="trudy@example.com")
+        trashed_item = ItemFactory(owner=owner, title="Old kettle")
+        trashed_post = PostFactory(author=owner, title="Winter plans", tags=[tag])
+        for row in (gone, trashed_item, trashed_post):
+            row.deleted_at, row.deleted_by_id = utcnow(), owner.id
         db.session.commit()
-        ids = {"item": item.id, "post": post.id, "tag": tag.id, "member": member.id}
+        ids = {
+            "item": item.id,
+            "post": post.id,
+            "tag": tag.id,
+            "member": member.id,
+            "trashed_item": trashed_item.id,
+            "trashed_user": gone.id,
+        }
     return _site(live_server, **ids)
 
 
@@ -475,6 +500,7 @@ def test_every_page_is_audited() -> None:
     app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     adapter = app.url_map.bind("localhost")
     ids = {"item": 1, "post": 1, "member": 1, "tag": 1, "reset_token": "token"}
+    ids |= {"trashed_item": 1, "trashed_user": 1}
     paths = [
         *PUBLIC_PAGES,
         *MEMBER_PAGES,

@@ -4,6 +4,6 @@ Importing the package imports every module that adds pages to ``bp`` (each impor
 from ``views``), so the blueprint registered is always the whole console.
 """
 
-from webapp.admin import content, history, imports, lists, mail, tags, users
+from webapp.admin import content, history, imports, lists, mail, tags, trash, users
 
-__all__ = ["content", "history", "imports", "lists", "mail", "tags", "users"]
+__all__ = ["content", "history", "imports", "lists", "mail", "tags", "trash", "users"]

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from webapp.admin import services
-from webapp.admin.pages import actor, confirm_delete, get_or_404
+from webapp.admin.pages import actor, confirm_delete, get_or_404, trash_lead
 from webapp.admin.views import bp
 from webapp.changes import update_item, update_post
 from webapp.extensions import db
@@ -83,7 +83,7 @@ def post_delete(post_id: int) -> ResponseReturnValue:
     return _confirm_delete(
         "post",
         post,
-        f"The post “{post.title}” and its tag links (the tags stay)",
+        f"The post “{post.title}”",
         lambda: services.delete_post(actor(), post),
     )
 
@@ -119,5 +119,6 @@ def _confirm_delete(
         perform=perform,
         done=url_for(f"admin.{noun}s"),
         back=_edit_url(noun, row.id),
-        message=f"{noun.capitalize()} “{row.title}” deleted.",
+        message=f"{noun.capitalize()} “{row.title}” moved to the trash.",
+        lead=trash_lead(),
     )

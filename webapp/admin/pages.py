@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request
+from flask import abort, current_app, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from webapp.admin import services
@@ -27,6 +27,15 @@ def get_or_404(repository: Any, row_id: int, **kwargs: Any) -> Any:
     return row
 
 
+def trash_lead() -> str:
+    """What a delete page says happens: the rows go to the trash, for so many days."""
+    days = current_app.config["TRASH_RETENTION_DAYS"]
+    return (
+        f"These go to the trash, where they are kept for {days} days and can be restored "
+        "(Admin → Trash) until then:"
+    )
+
+
 def confirm_delete(
     *,
     title: str,
@@ -36,6 +45,7 @@ def confirm_delete(
     back: str,
     message: str,
     refused: str | None = None,
+    lead: str | None = None,
 ) -> ResponseReturnValue:
     """GET: what will go, and a button. POST: delete, commit, and go to ``done``."""
     form = ConfirmForm()
@@ -59,4 +69,5 @@ def confirm_delete(
         form=form,
         back=back,
         refused=refused,
+        lead=lead,
     )

@@ -14,16 +14,16 @@ from sqlalchemy import ColumnElement
 from webapp.audit import audit
 from webapp.auth.services import current_session, end_all_sessions
 from webapp.changes import changed_fields
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import Item, Post, Tag, User, UserSession
 from webapp.repositories import (
-    ItemRepository,
-    PostRepository,
     SessionRepository,
     TagRepository,
     UserRepository,
 )
 from webapp.repositories.admin import AdminRepository, BulkTable
+from webapp.repositories.trash import Restored, TrashRepository
 from webapp.web.requests import client_ip
 
 USER_FIELDS = ("email", "username", "is_active", "is_admin")
@@ -119,7 +119,9 @@ def end_sessions(actor: User, user: User) -> int:
     return ended
 
 
-def delete_user(actor: User, user: User) -> None:
+def delete_user(actor: User, user: User) -> tuple[int, int]:
+    """Move ``user`` to the trash with their live items and posts (the same ``deleted_at``);
+    their sessions end. Returns the items and posts trashed with them."""
     if user.id == actor.id:
         raise RuleError("You cannot delete your own account here.")
     if user.is_admin and user.is_active:
@@ -127,20 +129,22 @@ def delete_user(actor: User, user: User) -> None:
     items, posts = UserRepository(db.session).content_counts(user.id)
     before: dict[str, Any] = {f: getattr(user, f) for f in USER_FIELDS}
     before.update(items=items, posts=posts)
-    audit("admin.user.delete", actor, user, before=before)
-    UserRepository(db.session).delete(user)
+    audit("admin.user.trash", actor, user, before=before)
+    return TrashRepository(db.session).trash_users([user.id], actor, now=utcnow())
 
 
 def delete_item(actor: User, item: Item) -> None:
+    """Move ``item`` to the trash (``AlreadyDeleted`` if someone did first)."""
     before = {"title": item.title, "owner_id": item.owner_id}
-    audit("admin.item.delete", actor, item, before=before)
-    ItemRepository(db.session).delete(item)
+    TrashRepository(db.session).trash(item, actor)
+    audit("admin.item.trash", actor, item, before=before)
 
 
 def delete_post(actor: User, post: Post) -> None:
+    """Move ``post`` to the trash (``AlreadyDeleted`` if someone did first)."""
     before = {"title": post.title, "author_id": post.author_id}
-    audit("admin.post.delete", actor, post, before=before)
-    PostRepository(db.session).delete(post)
+    TrashRepository(db.session).trash(post, actor)
+    audit("admin.post.trash", actor, post, before=before)
 
 
 def rename_tag(actor: User, tag: Tag, name: str) -> bool:
@@ -182,4 +186,16 @@ def bulk_apply(table: BulkTable, action: str, target: ColumnElement[bool], actor
         raise RuleError("You are no longer an active admin.")
     return AdminRepository(db.session).bulk_apply(
         table, action, target, actor=actor, ip_address=client_ip()
+    )
+
+
+def restore_from_trash(kind: str, target: ColumnElement[bool], actor: User) -> Restored:
+    """Restore the trashed rows of ``kind`` (items, posts, users) that ``target`` picks."""
+    return TrashRepository(db.session).restore(kind, target, actor=actor, ip_address=client_ip())
+
+
+def delete_forever(kind: str, target: ColumnElement[bool], actor: User) -> int:
+    """Erase the trashed rows of ``kind`` that ``target`` picks (users with all they own)."""
+    return TrashRepository(db.session).delete_forever(
+        kind, target, actor=actor, ip_address=client_ip()
     )

@@ -30,6 +30,8 @@ from webapp.repositories.admin import (
 )
 from webapp.repositories.keyset import KeysetPage, ListParams, ListSpec
 from webapp.repositories.outbox import OutboxRepository
+from webapp.repositories.trash import KINDS as TRASH_KINDS
+from webapp.repositories.trash import TRASH_LISTS
 from webapp.web.rendering import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
@@ -100,9 +102,22 @@ class AdminTable:
     template: str = "admin/list.html"
     context: Callable[[], dict[str, Any]] | None = None
 
+    # The page exports its rows as CSV (the trash does not).
+    exportable: bool = True
+
     @property
     def endpoint(self) -> str:
         return f"admin.{self.name}"
+
+    @property
+    def section(self) -> str:
+        """The admin tab the list belongs to."""
+        return self.name
+
+    @property
+    def fixed_args(self) -> dict[str, str]:
+        """Query arguments every link and form of the list keeps (the trash's kind)."""
+        return {}
 
     @property
     def rows_template(self) -> str:
@@ -110,7 +125,7 @@ class AdminTable:
 
     def query_args(self, params: ListParams, *, with_sort: bool = True) -> dict[str, Any]:
         """The list's filters (and sort) as the query-string arguments of its links."""
-        return query_args(self.spec, params, with_sort=with_sort)
+        return {**self.fixed_args, **query_args(self.spec, params, with_sort=with_sort)}
 
     def fragment_key(self, params: ListParams) -> tuple[Any, ...]:
         """What the list's heading, filters and sort links show (not the cursor): the key
@@ -308,3 +323,65 @@ MAIL = AdminTable(
 )
 
 TABLES: dict[str, AdminTable] = {t.name: t for t in (USERS, ITEMS, POSTS, TAGS, AUDIT, MAIL)}
+
+
+@dataclass(frozen=True)
+class TrashTable(AdminTable):
+    """One kind's list in the admin trash (``/admin/trash?kind=items``): the list machinery
+    of every admin table, at one URL for all kinds."""
+
+    kind: str = "items"
+    exportable: bool = False
+    template: str = "admin/trash.html"
+
+    @property
+    def endpoint(self) -> str:
+        return "admin.trash"
+
+    @property
+    def section(self) -> str:
+        return "trash"
+
+    @property
+    def fixed_args(self) -> dict[str, str]:
+        return {"kind": self.kind}
+
+    @property
+    def rows_template(self) -> str:
+        return "admin/rows/trash.html"
+
+
+TRASH_CHOICES = (
+    BulkChoice("restore", "Restore", "Restored"),
+    BulkChoice("purge", "Delete forever", "Deleted forever", danger=True),
+)
+
+
+def _trash_table(kind: str, noun: str, name_label: str, detail_label: str) -> TrashTable:
+    spec = TRASH_LISTS[kind]
+    model, target_type = TRASH_KINDS[kind]
+    return TrashTable(
+        name=spec.name,
+        title="Trash",
+        noun=f"trashed {noun}",
+        plural=f"trashed {kind}",
+        spec=spec,
+        search_label=f"Search {name_label.lower()}s",
+        columns=(
+            Column(name_label, sort="name"),
+            Column(detail_label),
+            Column("Deleted by"),
+            Column("Deleted", sort="deleted"),
+        ),
+        # Only its truth counts on the page (checkboxes and the bulk bar are shown).
+        bulk=BulkTable(spec=spec, target_type=target_type, label=model.id, snapshot=()),
+        bulk_choices=TRASH_CHOICES,
+        kind=kind,
+    )
+
+
+TRASH_TABLES: dict[str, TrashTable] = {
+    "items": _trash_table("items", "item", "Title", "Owner"),
+    "posts": _trash_table("posts", "post", "Title", "Author"),
+    "users": _trash_table("users", "user", "Username", "Email"),
+}

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.account.devices import describe
 from webapp.admin import services
 from webapp.admin.forms import ConfirmForm, PasswordSetForm, UserCreateForm, UserEditForm
-from webapp.admin.pages import actor, confirm_delete, get_or_404
+from webapp.admin.pages import actor, confirm_delete, get_or_404, trash_lead
 from webapp.admin.tables import ITEMS, POSTS
 from webapp.admin.views import bp
 from webapp.auth.reauth import ask_for_sign_in, recent_sign_in_required, signed_in_recently
@@ -115,10 +115,14 @@ def user_delete(user_id: int) -> ResponseReturnValue:
             ITEMS.describe(items),
             POSTS.describe(posts),
         ],
-        perform=lambda: services.delete_user(actor(), user),
+        perform=lambda: _trash_user(user),
         done=url_for("admin.users"),
         back=url_for("admin.user_edit", user_id=user.id),
-        message=f"User {name} deleted, with {ITEMS.describe(items)} and {POSTS.describe(posts)}.",
+        message=(
+            f"User {name} moved to the trash, with {ITEMS.describe(items)} and "
+            f"{POSTS.describe(posts)}; their sessions have ended."
+        ),
+        lead=trash_lead(),
         refused="You cannot delete your own account here." if user.id == current_user.id else None,
     )
 
@@ -144,3 +148,7 @@ def user_end_sessions(user_id: int) -> ResponseReturnValue:
         db.session.commit()
         flash(f"Signed {user.username} out of {ended} session(s).", "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+def _trash_user(user: User) -> None:
+    services.delete_user(actor(), user)

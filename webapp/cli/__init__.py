@@ -1,4 +1,5 @@
-"""Command line: ``flask --app webapp create-admin``, ``seed`` and ``mail deliver``."""
+"""Command line: ``flask --app webapp create-admin``, ``seed``, ``mail deliver`` and
+``trash purge``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.admin import services as admin_services
 from webapp.cli.mail import mail
 from webapp.cli.seed import SeedSizes, seed_database
+from webapp.cli.trash import trash
 from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.repositories import UserRepository
@@ -23,6 +25,7 @@ from webapp.validation import (
 
 bp = Blueprint("cli", __name__, cli_group=None)
 bp.cli.add_command(mail)
+bp.cli.add_command(trash)
 
 
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:

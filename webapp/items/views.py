@@ -13,7 +13,7 @@ from webapp.extensions import db, login_manager
 from webapp.items.forms import ItemEditForm, ItemForm
 from webapp.models import Item
 from webapp.repositories import ItemRepository
-from webapp.web.deletes import delete_and_redirect
+from webapp.web.deletes import trash_and_redirect
 from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
@@ -97,8 +97,7 @@ def delete(item_id: int) -> ResponseReturnValue:
     """GET asks "Delete X?"; only the POST from that page deletes."""
     item = owned_item_or_404(item_id)
     if request.method == "POST":
-        return delete_and_redirect(
-            ItemRepository(db.session),
+        return trash_and_redirect(
             item,
             name=f"Item “{item.title}”",
             done=url_for("items.index"),

@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
+from webapp.models.trash import Trashable, trash_indexes
 
 if TYPE_CHECKING:
     from webapp.models.user import User
 
 
-class Item(Base):
+class Item(Trashable, Base):
     __tablename__ = "items"
     __table_args__ = (
         # Serves "an owner's items, newest first" and every lookup by owner.
@@ -23,6 +24,7 @@ class Item(Base):
         Index("ix_items_created_at_id", "created_at", "id"),
         Index("ix_items_title_id", "title", "id"),
         Index("ix_items_updated_at_id", "updated_at", "id"),
+        *trash_indexes("items"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,7 +35,7 @@ class Item(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
-    owner: Mapped[User] = relationship(back_populates="items")
+    owner: Mapped[User] = relationship(back_populates="items", foreign_keys=[owner_id])
 
     __mapper_args__ = {"version_id_col": version}
 

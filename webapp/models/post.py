@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
+from webapp.models.trash import Trashable, trash_indexes
 
 if TYPE_CHECKING:
     from webapp.models.user import User
@@ -31,7 +32,7 @@ post_tags = Table(
 )
 
 
-class Post(Base):
+class Post(Trashable, Base):
     __tablename__ = "posts"
     __table_args__ = (
         # Serves "an author's posts, newest first" and every lookup by author.
@@ -40,6 +41,7 @@ class Post(Base):
         Index("ix_posts_created_at_id", "created_at", "id"),
         Index("ix_posts_title_id", "title", "id"),
         Index("ix_posts_updated_at_id", "updated_at", "id"),
+        *trash_indexes("posts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,7 +52,7 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
-    author: Mapped[User] = relationship(back_populates="posts")
+    author: Mapped[User] = relationship(back_populates="posts", foreign_keys=[author_id])
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tags, back_populates="posts", order_by="Tag.name", passive_deletes=True
     )

@@ -10,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.db.types import utcnow
 from webapp.extensions import Base
 from webapp.models.indexes import trigram_index
+from webapp.models.trash import Trashable, trash_indexes
 
 if TYPE_CHECKING:
     from webapp.models.item import Item
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
 PASSWORD_METHOD = "scrypt:131072:8:1"  # noqa: S105 - a hashing method, not a password
 
 
-class User(Base):
+class User(Trashable, Base):
     __tablename__ = "users"
+    __table_args__ = (*trash_indexes("users"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     username: Mapped[str] = mapped_column(String(50))
@@ -43,10 +46,16 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     items: Mapped[list[Item]] = relationship(
-        back_populates="owner", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="owner",
+        foreign_keys="Item.owner_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     posts: Mapped[list[Post]] = relationship(
-        back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="author",
+        foreign_keys="Post.author_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -17,7 +17,7 @@ from webapp.models import Post
 from webapp.posts.forms import TAG_SUGGESTIONS_ID, PostEditForm, PostForm
 from webapp.repositories import PostRepository, TagRepository
 from webapp.validation import TAG_MAX_LENGTH, ValidationError, normalise_tag
-from webapp.web.deletes import delete_and_redirect
+from webapp.web.deletes import trash_and_redirect
 from webapp.web.edits import save_edit
 from webapp.web.requests import page_arg, search_arg
 
@@ -139,8 +139,7 @@ def delete(post_id: int) -> ResponseReturnValue:
     """GET asks "Delete X?"; only the POST from that page deletes."""
     post = changeable_post(post_id)
     if request.method == "POST":
-        return delete_and_redirect(
-            PostRepository(db.session),
+        return trash_and_redirect(
             post,
             name=f"Post “{post.title}”",
             done=url_for("posts.index"),

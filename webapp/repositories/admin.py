@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 
+from webapp.db.types import utcnow
 from webapp.models import AuditEvent, Item, OutboxMessage, Post, Tag, User, post_tags
 from webapp.models.mail import MAIL_STATUSES
 from webapp.models.user import USER_SEARCH_TEXT
@@ -34,6 +35,7 @@ from webapp.repositories.base import SessionLike, contains
 from webapp.repositories.keyset import Expr, FilterSpec, ListSpec, SortKey, as_column
 from webapp.repositories.posts import TAG_NAMES, name_of_user
 from webapp.repositories.security import SessionRepository
+from webapp.repositories.trash import TrashRepository
 from webapp.repositories.users import username_is
 
 BULK_BATCH = 1_000
@@ -163,9 +165,11 @@ POST_LIST = ListSpec(
     ),
 )
 
+# A tag's posts, trashed ones left out (the join to ``posts`` brings in the trash filter).
 POST_COUNT = (
     select(func.count())
     .select_from(post_tags)
+    .join(Post, Post.id == post_tags.c.post_id)
     .where(post_tags.c.tag_id == Tag.id)
     .correlate(Tag)
     .scalar_subquery()
@@ -284,6 +288,10 @@ class BulkAction:
     after: Mapping[str, Any] | None = None
     # The rows are users whose signed-in sessions end with the change.
     ends_sessions: bool = False
+    # Moves the rows to the trash instead (``TrashRepository``); ``values`` is then unused.
+    trash: bool = False
+    # The audit log's name for the action (``admin.<type>.<audit>``); default: its own name.
+    audit: str | None = None
 
 
 def _not_actor(actor_id: int) -> ColumnElement[bool]:
@@ -325,7 +333,8 @@ BULK_TABLES: dict[str, BulkTable] = {
                 after={"is_active": False},
                 ends_sessions=True,  # their open sessions end at once
             ),
-            "delete": BulkAction(changes=_not_actor),
+            # To the trash, with their live items and posts; their sessions end.
+            "delete": BulkAction(changes=_not_actor, trash=True, audit="trash"),
         },
     ),
     "items": BulkTable(
@@ -333,14 +342,14 @@ BULK_TABLES: dict[str, BulkTable] = {
         target_type="item",
         label=Item.title,
         snapshot=(Item.title, Item.owner_id),
-        actions={"delete": BulkAction(changes=_anything)},
+        actions={"delete": BulkAction(changes=_anything, trash=True, audit="trash")},
     ),
     "posts": BulkTable(
         spec=POST_LIST,
         target_type="post",
         label=Post.title,
         snapshot=(Post.title, Post.author_id),
-        actions={"delete": BulkAction(changes=_anything)},
+        actions={"delete": BulkAction(changes=_anything, trash=True, audit="trash")},
     ),
     "tags": BulkTable(
         spec=TAG_LIST,
@@ -390,7 +399,8 @@ class AdminRepository:
         action = table.actions[action_name]
         id_column = table.spec.id_column
         where = and_(target, action.changes(actor.id))
-        audit_action = f"admin.{table.target_type}.{action_name}"
+        audit_action = f"admin.{table.target_type}.{action.audit or action_name}"
+        now = utcnow()  # one moment for the whole action: a user's content is trashed with them
         names = [str(as_column(column).key) for column in table.snapshot]
         done, last_id = 0, 0
         while True:
@@ -416,6 +426,14 @@ class AdminRepository:
                 ip_address=ip_address,
             )
             entity = table.spec.entity
+            if action.trash:
+                trash = TrashRepository(self.session)
+                if entity is User:
+                    trash.trash_users(ids, actor, now=now)
+                else:
+                    trash.trash_rows(entity, ids, actor, now=now)
+                done += len(ids)
+                continue
             if action.values is None:
                 stmt: Any = delete(entity).where(id_column.in_(ids))
             else:
@@ -449,5 +467,11 @@ class AdminRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     def post_count(self, tag_id: int) -> int:
-        stmt = select(func.count()).select_from(post_tags).where(post_tags.c.tag_id == tag_id)
+        """How many posts carry tag ``tag_id`` (trashed ones left out, through the join)."""
+        stmt = (
+            select(func.count())
+            .select_from(post_tags)
+            .join(Post, Post.id == post_tags.c.post_id)
+            .where(post_tags.c.tag_id == tag_id)
+        )
         return self.session.scalar(stmt) or 0

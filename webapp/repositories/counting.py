@@ -95,6 +95,24 @@ def estimated_rows(table_name: str) -> ColumnElement[Any]:
     return select(estimate).where(_pg_class.c.oid == oid).scalar_subquery()
 
 
+def live_rows(table_name: str) -> ColumnElement[Any]:
+    """``estimated_rows`` less the rows in the trash, for a table that has a trash.
+
+    A whole list (users, items, posts) leaves trashed rows out, so its "about N" must too.
+    The trashed rows are counted exactly: their partial index (``deleted_at IS NOT NULL``)
+    holds only them, and this statement runs at most every ``ESTIMATE_MAX_AGE`` seconds.
+    """
+    estimate = estimated_rows(table_name)
+    table_ = Base.metadata.tables.get(table_name)
+    if table_ is None or "deleted_at" not in table_.c:
+        return estimate
+    # A Core statement on the table: the ORM's trash filter does not apply to it.
+    trashed = (
+        select(func.count()).select_from(table_).where(table_.c.deleted_at.is_not(None))
+    ).scalar_subquery()
+    return estimate - trashed
+
+
 def capped_count(ids: Select[Any], cap: int) -> ColumnElement[Any]:
     """How many rows ``ids`` gives, counting no further than ``cap + 1``."""
     limited = ids.order_by(None).limit(cap + 1).subquery()
@@ -128,7 +146,7 @@ class _Estimates:
         if found is not None and now - found[1] < ESTIMATE_MAX_AGE:
             return found[0]
         names = sorted({table_name, *Base.metadata.tables})
-        row = session.execute(select(*(estimated_rows(n).label(n) for n in names))).one()
+        row = session.execute(select(*(live_rows(n).label(n) for n in names))).one()
         fresh = {n: (None if v is None else float(v), now) for n, v in zip(names, row, strict=True)}
         with self.lock:
             self.by_engine.setdefault(engine, {}).update(fresh)
@@ -195,11 +213,15 @@ def count_total(
     *,
     cap: int = COUNT_CAP,
     params: Mapping[str, Any] | None = None,
+    execution_options: Mapping[str, Any] | None = None,
 ) -> Total:
     """How many rows ``ids`` selects, counted no further than ``cap``, in a statement of its own
-    (``params``: the values of the bound parameters in ``ids``)."""
+    (``params``: the values of the bound parameters in ``ids``; ``execution_options``: the
+    counting statement's, such as ``WITH_TRASHED``)."""
     columns = TotalColumns(capped_count(ids, cap), cap)
-    return columns.read(session.execute(select(*columns.labelled()), params or {}).one())
+    stmt = select(*columns.labelled())
+    found = session.execute(stmt, params or {}, execution_options=execution_options or {})
+    return columns.read(found.one())
 
 
 def round_estimate(value: float) -> int:

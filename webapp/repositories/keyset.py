@@ -126,6 +126,11 @@ class ListSpec:
     # The search condition for a text (or a bound parameter holding its ``like_pattern``).
     search: Callable[[str | BindParameter[str]], ColumnElement[bool]] | None = None
     filters: Mapping[str, FilterSpec] = field(default_factory=dict)
+    # What every row of the list meets besides the search and filters (the trash lists:
+    # trashed rows only); such a list is never "the whole table".
+    where: ColumnElement[bool] | None = None
+    # Execution options of every statement the list runs (the trash lists: ``WITH_TRASHED``).
+    execution_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default_sort not in self.sort_keys:
@@ -303,6 +308,10 @@ class ListRepository:
         """
         spec = self.spec
         stmt = select(*columns).select_from(spec.entity)
+        if spec.execution_options:
+            stmt = stmt.execution_options(**spec.execution_options)
+        if spec.where is not None:
+            stmt = stmt.where(spec.where)
         if joined:
             stmt = spec.joins(stmt)
         if params.q and spec.search is not None:
@@ -403,7 +412,7 @@ class ListRepository:
     def _whole_table(self, params: ListParams) -> str | None:
         """The table's name when the list is all of it (no search, no filter)."""
         spec = self.spec
-        if (params.q and spec.search is not None) or params.filters:
+        if (params.q and spec.search is not None) or params.filters or spec.where is not None:
             return None
         return str(spec.entity.__tablename__)
 
@@ -418,7 +427,12 @@ class ListRepository:
     def size(self, params: ListParams, cap: int | None = None) -> Total:
         """How many rows match, counted no further than the cap, in a statement of its own."""
         ids = self.filtered(params, self.spec.id_column, joined=False)
-        return count_total(self.session, ids, cap=self.count_cap if cap is None else cap)
+        return count_total(
+            self.session,
+            ids,
+            cap=self.count_cap if cap is None else cap,
+            execution_options=self.spec.execution_options,
+        )
 
     def export_rows(self, params: ListParams, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
         """Every matching row's export columns, in the list's order, fetched ``batch`` at a time.

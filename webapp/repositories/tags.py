@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.models import Tag, post_tags
+from webapp.models import Post, Tag, post_tags
 from webapp.repositories.base import BaseRepository, Page, clamp_page
 
 
@@ -61,6 +61,8 @@ class TagRepository(BaseRepository[Tag]):
         """
         counts = (
             select(post_tags.c.tag_id, func.count().label("posts"))
+            # Through ``posts``, so that the trash filter leaves trashed posts' links out.
+            .join(Post, Post.id == post_tags.c.post_id)
             .group_by(post_tags.c.tag_id)
             .subquery()
         )

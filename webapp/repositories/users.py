@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.db.trash import WITH_TRASHED
 from webapp.models import Item, Post, User
 from webapp.models.user import USER_SEARCH_TEXT
 from webapp.repositories.base import BaseRepository, Page, contains
@@ -97,17 +98,19 @@ class UserRepository(BaseRepository[User]):
         set_committed_value(user, "totp_last_step", step)  # what the row holds now; no 2nd write
         return True
 
+    # Names stay taken while their user is in the trash (so a restore never makes a
+    # duplicate): these two checks see trashed users.
     def email_taken(self, email: str, *, exclude_id: int | None = None) -> bool:
         stmt = select(User.id).where(email_is(email))
         if exclude_id is not None:
             stmt = stmt.where(User.id != exclude_id)
-        return self.session.scalar(stmt.limit(1)) is not None
+        return self.session.scalar(stmt.limit(1), execution_options=WITH_TRASHED) is not None
 
     def username_taken(self, username: str, *, exclude_id: int | None = None) -> bool:
         stmt = select(User.id).where(username_is(username))
         if exclude_id is not None:
             stmt = stmt.where(User.id != exclude_id)
-        return self.session.scalar(stmt.limit(1)) is not None
+        return self.session.scalar(stmt.limit(1), execution_options=WITH_TRASHED) is not None
 
     def unique_field(self, error: IntegrityError) -> str | None:
         """The form field whose uniqueness ``error`` broke (``email``/``username``), if any.
