@@ -67,7 +67,7 @@ def test_create_edit_and_delete_an_item(
     screenshot(page, f"item-delete-{backend}")
     page.get_by_role("button", name="Delete item").click()
     page.wait_for_url(live_server("/items/"))
-    assert "Item “Green desk lamp” deleted." in flash_text(page)
+    assert "Item “Green desk lamp” moved to your trash" in flash_text(page)
     assert "No items yet" in page.locator(".empty").inner_text()
     with live_server.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Item)) == 0
