@@ -267,7 +267,11 @@ def check_database(db_url: str, clients: list[Client]) -> tuple[int, list[str]]:
 def row_state(
     session: Session, tracked: Tracked, token_hint: str
 ) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(title token, second-field token, tags) of the rows this record may refer to."""
+    """(title token, second-field token, tags) of the rows this record may refer to.
+
+    A deleted item or post goes to the trash (``deleted_at`` set), so a trashed row counts
+    as absent, as it is on every page.
+    """
     if tracked.table == "items":
         if tracked.row_id is not None:
             items = [session.get(Item, tracked.row_id)]
@@ -276,9 +280,9 @@ def row_state(
         return [
             (i.title.rsplit(" ", 1)[-1], (i.description or "").rsplit(" ", 1)[-1], ())
             for i in items
-            if i is not None
+            if i is not None and i.deleted_at is None
         ]
-    stmt = select(Post).options(selectinload(Post.tags))
+    stmt = select(Post).where(Post.deleted_at.is_(None)).options(selectinload(Post.tags))
     if tracked.row_id is not None:
         posts = list(session.scalars(stmt.where(Post.id == tracked.row_id)))
     else:
