@@ -6,10 +6,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, delete, func, select, update
 
 from webapp.models import RecoveryCode, User, UserSession
 from webapp.repositories.base import BaseRepository
+
+# Every signed-in request runs this one: it is built once, with parameters, rather than per
+# request (building it cost about a sixth of the query's time in Python).
+SIGNED_IN = (
+    select(User, UserSession)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(UserSession.key == bindparam("key"), User.id == bindparam("user_id"))
+)
 
 
 class SessionRepository(BaseRepository[UserSession]):
@@ -17,12 +25,7 @@ class SessionRepository(BaseRepository[UserSession]):
 
     def signed_in(self, user_id: int, key: str) -> tuple[User, UserSession] | None:
         """The user and their session record named by a cookie, in one query."""
-        stmt = (
-            select(User, UserSession)
-            .join(UserSession, UserSession.user_id == User.id)
-            .where(UserSession.key == key, User.id == user_id)
-        )
-        row = self.session.execute(stmt).one_or_none()
+        row = self.session.execute(SIGNED_IN, {"key": key, "user_id": user_id}).one_or_none()
         return (row[0], row[1]) if row is not None else None
 
     def of_user(self, user_id: int) -> list[UserSession]:
