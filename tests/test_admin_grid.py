@@ -129,6 +129,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("admin.user_delete", "POST"): ADMIN_REDIRECT,
     ("admin.user_end_session", "POST"): ADMIN_REDIRECT,
     ("admin.user_end_sessions", "POST"): ADMIN_REDIRECT,
+    ("admin.user_two_factor_reset", "POST"): ADMIN_REDIRECT,
     ("admin.items", "GET"): ADMIN_ONLY,
     ("admin.items_export", "GET"): ADMIN_ONLY,
     ("admin.items_bulk", "GET"): ADMIN_REDIRECT,

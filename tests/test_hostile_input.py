@@ -188,6 +188,7 @@ FORMS: dict[str, Target] = {
         "admin", args=lambda r: {"user_id": r["alice"].id, "session_id": r["laptop"].id}
     ),
     "admin.user_end_sessions": Target("admin", args=lambda r: {"user_id": r["alice"].id}),
+    "admin.user_two_factor_reset": Target("admin", args=lambda r: {"user_id": r["alice"].id}),
     "admin.item_edit": Target(
         "admin",
         args=lambda r: {"item_id": r["item"].id},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -17,8 +18,8 @@ from tests.factories import PASSWORD, UserFactory
 from tests.helpers import AuthActions, QueryCounter, redirect_target
 from webapp.auth import two_factor
 from webapp.extensions import db
-from webapp.models import AuditEvent, RecoveryCode, User
-from webapp.repositories import UserRepository
+from webapp.models import AuditEvent, RecoveryCode, User, utcnow
+from webapp.repositories import SessionRepository, UserRepository
 
 CODE_IN_LIST = re.compile(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>")
 
@@ -318,6 +319,72 @@ def test_switching_off_needs_the_password_and_a_code(
     assert len(events("account.two_factor_disabled")) == 1
     client.post("/auth/logout", data={})
     assert sign_in(client, "alice").headers["Location"] == "/"  # the password alone again
+
+
+# -- An admin turns it off for someone who lost their phone and their codes ------------------
+
+
+@pytest.fixture
+def desk(app: Flask, admin_user: User) -> FlaskClient:
+    """The admin's browser, signed in."""
+    browser = app.test_client()
+    AuthActions(browser).login(admin_user)
+    return browser
+
+
+def test_an_admin_turns_off_two_factor_for_someone_who_lost_it(
+    client: FlaskClient, desk: FlaskClient, admin_user: User, protected: tuple[User, list[str]]
+) -> None:
+    user, _ = protected
+    page = text(desk.get(f"/admin/users/{user.id}"))
+    assert "Turn off two-factor for alice" in page
+
+    response = desk.post(f"/admin/users/{user.id}/two-factor/reset", data={})
+    assert redirect_target(response) == f"/admin/users/{user.id}"
+    assert "Two-factor sign-in is off for alice" in " ".join(flashes(text(desk.get("/admin/"))))
+    off = db.session.get(User, user.id)
+    assert off is not None and not off.two_factor_enabled and off.totp_secret is None
+    assert db.session.scalars(select(RecoveryCode)).all() == []
+    (event,) = events("admin.user.two_factor_reset")
+    assert (event.actor_id, event.target_id) == (admin_user.id, user.id)
+    assert "Off: their password alone signs them in." in text(desk.get(f"/admin/users/{user.id}"))
+    assert redirect_target(sign_in(client, "alice")) == "/"  # no code asked for any more
+
+
+def test_turning_it_off_for_someone_needs_the_admins_recent_sign_in(
+    desk: FlaskClient, admin_user: User, protected: tuple[User, list[str]]
+) -> None:
+    user, _ = protected
+    for record in SessionRepository(db.session).of_user(admin_user.id):
+        record.authenticated_at = utcnow() - timedelta(minutes=11)
+    db.session.commit()
+    response = desk.post(f"/admin/users/{user.id}/two-factor/reset", data={})
+    assert response.status_code == 200
+    assert 'action="/auth/reauthenticate"' in text(response)
+    assert db.session.get(User, user.id).two_factor_enabled  # type: ignore[union-attr]
+    assert events("admin.user.two_factor_reset") == []
+
+
+def test_an_admin_turns_their_own_off_with_a_code_not_here(
+    app: Flask, client: FlaskClient, me: User
+) -> None:
+    me.is_admin = True
+    db.session.commit()
+    turn_on(client, me)
+    assert "your two-factor page" in text(client.get(f"/admin/users/{me.id}"))
+    response = client.post(f"/admin/users/{me.id}/two-factor/reset", data={})
+    assert redirect_target(response) == f"/admin/users/{me.id}"
+    assert "on your account's two-factor page" in " ".join(flashes(text(client.get("/admin/"))))
+    assert db.session.get(User, me.id).two_factor_enabled  # type: ignore[union-attr]
+
+
+def test_turning_off_what_is_already_off_says_so(
+    desk: FlaskClient, admin_user: User, me: User
+) -> None:
+    response = desk.post(f"/admin/users/{me.id}/two-factor/reset", data={})
+    assert redirect_target(response) == f"/admin/users/{me.id}"
+    assert "already off for alice" in " ".join(flashes(text(desk.get("/admin/"))))
+    assert events("admin.user.two_factor_reset") == []
 
 
 # -- Admins ----------------------------------------------------------------------------------

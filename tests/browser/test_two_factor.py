@@ -13,6 +13,7 @@ from sqlalchemy import update
 from tests.browser.conftest import LiveServer, fill_sign_in, screenshot
 from tests.browser.test_accessibility import audit
 from tests.factories import PASSWORD
+from webapp.auth import two_factor
 from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import UserSession
@@ -155,4 +156,24 @@ def test_an_admin_is_sent_to_set_up_two_factor_and_back(
     page.goto(live_server("/admin/users/1"))
     assert page.locator(".session-list .badge").inner_text() == "This browser"
     screenshot(page, f"admin-user-sessions-{backend}")
+    assert audit(page) == []
+
+    # Olivia lost her phone and her recovery codes: the admin turns her two-factor off.
+    make_user(live_server, email="olivia@example.com", username="olivia")
+    with live_server.app.app_context():
+        users = UserRepository(db.session)
+        olivia = users.get_by_login("olivia")
+        assert olivia is not None
+        secret = two_factor.encrypt_secret(pyotp.random_base32())
+        users.update(olivia, totp_secret=secret, totp_enabled_at=utcnow())
+        db.session.commit()
+        olivia_id = olivia.id
+    page.goto(live_server(f"/admin/users/{olivia_id}"))
+    screenshot(page, f"admin-user-two-factor-on-{backend}")
+    assert audit(page) == []
+    page.get_by_role("button", name="Turn off two-factor for olivia").click()
+    page.wait_for_selector(".flashes")
+    assert "Two-factor sign-in is off for olivia" in page.inner_text(".flashes")
+    assert page.get_by_text("Off: their password alone signs them in.").is_visible()
+    screenshot(page, f"admin-user-two-factor-reset-{backend}")
     assert audit(page) == []

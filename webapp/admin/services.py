@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from webapp.audit import audit
+from webapp.auth import two_factor
 from webapp.auth.services import current_session, end_all_sessions
 from webapp.changes import changed_fields
 from webapp.db.types import utcnow
@@ -102,6 +103,18 @@ def set_password(actor: User, user: User, password: str) -> None:
     user.set_password(password)
     end_all_sessions(user)
     audit("admin.user.password_set", actor, user, after={"sessions_ended": True})
+
+
+def reset_two_factor(actor: User, user: User) -> None:
+    """Turn ``user``'s two-factor off for them: they lost their authenticator and their
+    recovery codes. Their password alone then signs them in, and they can turn it on again
+    (an admin among them is asked to at once, when ``ADMIN_REQUIRE_TWO_FACTOR`` is on)."""
+    if user.id == actor.id:
+        raise RuleError(
+            "Turn your own two-factor off on your account's two-factor page, with a code."
+        )
+    two_factor.turn_off(user)
+    audit("admin.user.two_factor_reset", actor, user)
 
 
 def end_session(actor: User, user: User, record: UserSession) -> None:

@@ -150,5 +150,30 @@ def user_end_sessions(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
+@bp.post("/users/<int(max=2147483647):user_id>/two-factor/reset")
+@recent_sign_in_required
+def user_two_factor_reset(user_id: int) -> ResponseReturnValue:
+    user: User = get_or_404(UserRepository(db.session), user_id)
+    back = redirect(url_for("admin.user_edit", user_id=user.id))
+    if not ConfirmForm().validate_on_submit():
+        return back
+    if not user.two_factor_enabled:
+        flash(f"Two-factor sign-in was already off for {user.username}.", "info")
+        return back
+    try:
+        services.reset_two_factor(actor(), user)
+    except services.RuleError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return back
+    db.session.commit()
+    flash(
+        f"Two-factor sign-in is off for {user.username}: their password alone signs them in "
+        "until they turn it on again.",
+        "success",
+    )
+    return back
+
+
 def _trash_user(user: User) -> None:
     services.delete_user(actor(), user)

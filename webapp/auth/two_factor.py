@@ -167,11 +167,17 @@ def renew_recovery_codes(user: User) -> list[str]:
     return codes
 
 
-def disable(user: User) -> None:
+def turn_off(user: User) -> None:
+    """Forget ``user``'s secret and recovery codes: their password alone signs them in."""
     UserRepository(db.session).update(
         user, totp_secret=None, totp_enabled_at=None, totp_last_step=None
     )
     RecoveryCodeRepository(db.session).clear(user.id)
+
+
+def disable(user: User) -> None:
+    """``user`` turns their own two-factor off (their password and a code were checked)."""
+    turn_off(user)
     audit("account.two_factor_disabled", user, user)
 
 
