@@ -159,7 +159,8 @@ def test_with_the_mail_server_down_requests_answer_at_once_and_mail_waits_and_re
     started = time.perf_counter()
     assert client.post("/auth/forgot", data={"email": "alice@example.com"}).status_code == 302
     assert register(client).status_code == 302
-    assert time.perf_counter() - started < 2  # the hung server would hold each for 10 s
+    # The hung server would hold each for 10 s; the margin is for a loaded machine.
+    assert time.perf_counter() - started < 8
     reset, confirm = outbox()
 
     # The server refuses from now on: each attempt fails, and is put off with backoff.
@@ -277,6 +278,31 @@ def test_admin_mail_lists_messages_without_bodies_and_retries_a_failed_one(
     db.session.expire_all()
     assert failed.status == "pending"
     assert client.post("/admin/mail/999999/retry", data={}).status_code == 404
+
+
+def test_mail_prune_erases_old_sent_messages_and_keeps_failed_and_pending_ones(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    long_ago = utcnow() - timedelta(days=app.config["MAIL_KEEP_SENT_DAYS"] + 1)
+    for n in range(3):
+        OutboxMessageFactory(recipient=f"old{n}@example.com", status="sent", sent_at=long_ago)
+    OutboxMessageFactory(recipient="recent@example.com", status="sent", sent_at=utcnow())
+    OutboxMessageFactory(recipient="bounced@example.com", status="failed", created_at=long_ago)
+    OutboxMessageFactory(recipient="waiting@example.com", created_at=long_ago)
+    db.session.commit()
+
+    result = runner.invoke(args=["mail", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "Erased 3 message(s) sent more than 30 days ago." in result.output
+    db.session.expire_all()
+    left = {m.recipient for m in db.session.scalars(select(OutboxMessage))}
+    assert left == {"recent@example.com", "bounced@example.com", "waiting@example.com"}
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mail.prune"))
+    assert event is not None and event.after == {"older_than_days": 30, "erased": 3}
+
+    result = runner.invoke(args=["mail", "prune", "--days", "0"])
+    assert "Erased 1 message(s)" in result.output
+    assert runner.invoke(args=["mail", "prune", "--days", "-1"]).exit_code == 2
 
 
 def test_admin_mail_is_for_admins_only(client: FlaskClient, auth: AuthActions, user: User) -> None:

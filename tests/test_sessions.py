@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from tests.account_helpers import is_signed_in, sign_in, text
@@ -252,3 +252,35 @@ def test_an_admin_cannot_end_a_session_of_someone_else_through_a_user(
     (bobs,) = records(bob)
     assert client.post(f"/admin/users/{me.id}/sessions/{bobs.id}/end", data={}).status_code == 404
     assert session_count(bob.id) == 1
+
+
+# -- Records of browsers closed without signing out ------------------------------------------------
+
+
+def test_sessions_prune_erases_only_records_no_cookie_can_name(
+    app: Flask, runner: FlaskCliRunner, me: User
+) -> None:
+    browsers = [app.test_client() for _ in range(3)]
+    for browser in browsers:
+        AuthActions(browser).login(me)
+    abandoned, yearly, monthly = sorted(records(me), key=lambda r: r.id)
+    longest = app.config["REMEMBER_COOKIE_DURATION"]
+    abandoned.last_active_at = utcnow() - longest - timedelta(days=1)
+    yearly.last_active_at = utcnow() - longest + timedelta(days=1)
+    monthly.last_active_at = utcnow() - timedelta(days=10)
+    db.session.commit()
+    yearly_id, monthly_id = yearly.id, monthly.id
+
+    result = runner.invoke(args=["sessions", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "Erased 1 session record(s) idle for more than 365 days." in result.output
+    assert {r.id for r in records(me)} == {yearly_id, monthly_id}
+    assert not is_signed_in(browsers[0])  # (asking the others would make them active now)
+    (event,) = events("sessions.prune")
+    assert event.after == {"idle_days": 365, "erased": 1}
+
+    result = runner.invoke(args=["sessions", "prune", "--days", "30"])
+    assert "Erased 1 session record(s) idle for more than 30 days." in result.output
+    assert {r.id for r in records(me)} == {monthly_id}
+    assert [is_signed_in(b) for b in browsers] == [False, False, True]
+    assert runner.invoke(args=["sessions", "prune", "--days", "0"]).exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,6 +117,10 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
+    # Flask-Login's own default, stated: "remember me" lasts a year from the sign-in. A session
+    # record idle for longer than this (and than Flask's PERMANENT_SESSION_LIFETIME) can never
+    # be used again: ``flask sessions prune`` erases it.
+    REMEMBER_COOKIE_DURATION = timedelta(days=365)
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "webapp"
     RATELIMIT_ENABLED = True
@@ -137,6 +142,9 @@ class Config:
     MAIL_MAX_ATTEMPTS = 8
     MAIL_RETRY_BASE_SECONDS = 30.0
     MAIL_RETRY_MAX_SECONDS = 3600.0
+    # Days a sent message stays listed at /admin/mail before ``flask mail prune`` erases it
+    # (failed and pending ones stay until they are dealt with).
+    MAIL_KEEP_SENT_DAYS = 30
     # With no MAIL_SERVER (development and tests only), the app writes the mail a request
     # queued to the log itself, after the request: no deliverer process needed on a laptop.
     MAIL_DELIVER_TO_LOG = True
@@ -243,6 +251,9 @@ def load_config(instance_path: Path, test_config: dict[str, Any] | None) -> dict
     config["MAIL_FROM"] = env.get("MAIL_FROM", Config.MAIL_FROM)
     config["TRASH_RETENTION_DAYS"] = max(
         _env_count("TRASH_RETENTION_DAYS", Config.TRASH_RETENTION_DAYS), 1
+    )
+    config["MAIL_KEEP_SENT_DAYS"] = max(
+        _env_count("MAIL_KEEP_SENT_DAYS", Config.MAIL_KEEP_SENT_DAYS), 1
     )
     config["MAIL_MAX_ATTEMPTS"] = max(_env_count("MAIL_MAX_ATTEMPTS", Config.MAIL_MAX_ATTEMPTS), 1)
     for name in ("MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_MAX_SECONDS"):

@@ -1,5 +1,5 @@
-"""Command line: ``flask --app webapp create-admin``, ``seed``, ``mail deliver`` and
-``trash purge``."""
+"""Command line: ``flask --app webapp create-admin``, ``seed``, ``mail deliver``,
+``mail prune``, ``sessions prune`` and ``trash purge``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.admin import services as admin_services
 from webapp.cli.mail import mail
 from webapp.cli.seed import SeedSizes, seed_database
+from webapp.cli.sessions import sessions
 from webapp.cli.trash import trash
 from webapp.db.types import utcnow
 from webapp.extensions import db
@@ -25,6 +26,7 @@ from webapp.validation import (
 
 bp = Blueprint("cli", __name__, cli_group=None)
 bp.cli.add_command(mail)
+bp.cli.add_command(sessions)
 bp.cli.add_command(trash)
 
 

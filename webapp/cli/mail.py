@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import timedelta
 from types import FrameType
 
 import click
@@ -11,8 +12,12 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.audit import audit
+from webapp.cli.batches import erase_with_progress
+from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.mail import DeliveryReport, Transport, deliver_due
+from webapp.repositories.outbox import OutboxRepository
 
 mail = AppGroup("mail", help="The mail outbox.")
 
@@ -71,3 +76,28 @@ def deliver(once: bool, interval: float) -> None:
         f"mail deliver: {total.sent} sent, {total.retried} to retry, {total.failed} failed",
         err=True,
     )
+
+
+@mail.command("prune")
+@click.option(
+    "--days",
+    type=click.IntRange(0, 36_500),
+    default=None,
+    help="Erase messages sent more than this many days ago [default: MAIL_KEEP_SENT_DAYS].",
+)
+def prune(days: int | None) -> None:
+    """Erase the sent messages older than ``MAIL_KEEP_SENT_DAYS``; pending and failed ones stay.
+
+    In batches, each committed, with a progress bar; one audit event records how many went.
+    """
+    days = current_app.config["MAIL_KEEP_SENT_DAYS"] if days is None else days
+    repository = OutboxRepository(db.session)
+    old = repository.sent_before(utcnow() - timedelta(days=days))
+    erased = erase_with_progress(
+        "Erasing sent mail",
+        repository.count_where(old),
+        lambda advance: repository.delete_in_batches(old, after_batch=advance),
+    )
+    audit("mail.prune", None, after={"older_than_days": days, "erased": erased})
+    db.session.commit()
+    click.echo(f"Erased {erased} message(s) sent more than {days} days ago.")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.audit import audit
+from webapp.cli.batches import erase_with_progress
 from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.repositories.trash import KINDS, TrashRepository
@@ -35,19 +38,15 @@ def purge(days: int | None) -> None:
     erased: dict[str, int] = {}
     for kind, (model, _) in KINDS.items():
         old = model.deleted_at < cutoff
-        total = repository.count_where(model, old)
-        if not total:
-            erased[kind] = 0
-            continue
-        with click.progressbar(length=total, label=f"Erasing {kind}") as bar:
 
-            def advance(done: int, bar: object = bar) -> None:
-                db.session.commit()  # each batch for good: a long purge holds no lock for long
-                bar.update(done)  # type: ignore[attr-defined]
-
-            erased[kind] = repository.delete_forever(
+        def erase(advance: Callable[[int], None], kind: str = kind, old: Any = old) -> int:
+            return repository.delete_forever(
                 kind, old, actor=None, ip_address=None, progress=advance
             )
+
+        erased[kind] = erase_with_progress(
+            f"Erasing {kind}", repository.count_where(model, old), erase
+        )
     audit("trash.purge", None, after={"older_than_days": days, **erased})
     db.session.commit()
     click.echo(

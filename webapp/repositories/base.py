@@ -13,11 +13,11 @@ for a skipped row. Lists that must reach any depth use keyset pages (``listing``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, delete, func, select
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -141,6 +141,10 @@ class Page(Generic[T]):
             last_shown = number
 
 
+# Rows per DELETE of ``delete_in_batches``.
+DELETE_BATCH = 1_000
+
+
 class BaseRepository(Generic[M]):
     """Thin generic data access for one model."""
 
@@ -261,3 +265,29 @@ class BaseRepository(Generic[M]):
     def delete(self, obj: M) -> None:
         self.session.delete(obj)
         self.session.flush()
+
+    def count_where(self, where: ColumnElement[bool]) -> int:
+        return self.session.scalar(select(func.count()).select_from(self.model).where(where)) or 0
+
+    def delete_in_batches(
+        self,
+        where: ColumnElement[bool],
+        *,
+        batch: int = DELETE_BATCH,
+        after_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """DELETE the rows ``where`` picks, ``batch`` at a time, so that no statement holds its
+        locks for long on a busy table; ``after_batch`` is told each batch's size (a command
+        commits there and moves its progress bar). Returns how many rows went."""
+        id_column = self.model.id
+        deleted = 0
+        while ids := list(self.session.scalars(select(id_column).where(where).limit(batch))):
+            self.session.execute(
+                delete(self.model)
+                .where(id_column.in_(ids))
+                .execution_options(synchronize_session=False)
+            )
+            deleted += len(ids)
+            if after_batch is not None:
+                after_batch(len(ids))
+        return deleted

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, select
 
 from webapp.models.mail import FAILED, PENDING, SENT, OutboxMessage
 from webapp.repositories.base import BaseRepository, in_batches
@@ -87,3 +87,8 @@ class OutboxRepository(BaseRepository[OutboxMessage]):
     def retry(self, message: OutboxMessage, now: datetime) -> OutboxMessage:
         """Make a failed message due at once, with its full count of attempts again."""
         return self.update(message, status=PENDING, attempts=0, next_attempt_at=now)
+
+    @staticmethod
+    def sent_before(when: datetime) -> ColumnElement[bool]:
+        """The messages sent before ``when`` (pending and failed ones are never picked)."""
+        return (OutboxMessage.status == SENT) & (OutboxMessage.sent_at < when)

@@ -64,6 +64,11 @@ class SessionRepository(BaseRepository[UserSession]):
         """End every session of the users ``user_ids`` (a bulk deactivation)."""
         return self._delete(UserSession.user_id.in_(user_ids))
 
+    @staticmethod
+    def idle_before(when: datetime) -> ColumnElement[bool]:
+        """The records last active before ``when``."""
+        return UserSession.last_active_at < when
+
     def _delete(self, condition: ColumnElement[bool]) -> int:
         result: Any = self.session.execute(
             delete(UserSession).where(condition).execution_options(synchronize_session="fetch")
