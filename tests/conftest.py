@@ -237,6 +237,18 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        """``...@bounce.test`` does not exist (refused for good); ``...@busy.test`` is busy
+        (refused for now); any other recipient is taken."""
+        if address.endswith("@bounce.test"):
+            return "550 5.1.1 No such user here"
+        if address.endswith("@busy.test"):
+            return "450 4.2.1 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=email_policy)
         assert isinstance(message, EmailMessage)

@@ -218,6 +218,26 @@ def test_with_the_mail_server_down_requests_answer_at_once_and_mail_waits_and_re
     assert f'action="/admin/mail/{confirm.id}/retry"' in html
 
 
+def test_a_recipient_refused_for_good_fails_at_once_and_a_busy_one_is_retried(
+    app: Flask, mailbox: Mailbox
+) -> None:
+    gone = OutboxMessageFactory(recipient="nobody@bounce.test")
+    busy = OutboxMessageFactory(recipient="later@busy.test")
+    OutboxMessageFactory(recipient="reader@example.com")
+    db.session.commit()
+    with app.app_context():
+        report = deliver_due()
+    assert (report.sent, report.retried, report.failed) == (1, 1, 1)
+    db.session.expire_all()
+    assert (gone.status, gone.attempts, gone.last_error) == ("failed", 1, "recipient refused (550)")
+    assert (busy.status, busy.attempts, busy.last_error) == (
+        "pending",
+        1,
+        "recipient refused (450)",
+    )
+    assert [m["To"] for m in mailbox.messages] == ["reader@example.com"]
+
+
 def test_backoff_doubles_with_jitter_up_to_the_ceiling(app: Flask) -> None:
     config = {"MAIL_RETRY_BASE_SECONDS": 30, "MAIL_RETRY_MAX_SECONDS": 600}
     assert [backoff_seconds(n, config, rand=lambda: 1.0) for n in range(1, 8)] == [

@@ -108,7 +108,7 @@ def deliver_one(
         transport.send(as_email(message))
     except MailError as failure:
         error = str(failure)
-        if attempts >= int(config["MAIL_MAX_ATTEMPTS"]):
+        if failure.permanent or attempts >= int(config["MAIL_MAX_ATTEMPTS"]):
             outbox.update(message, attempts=attempts, last_error=error, status=FAILED)
             report.failed += 1
             outcome = "failed"

@@ -22,7 +22,15 @@ LOG_ONLY_ENVS = frozenset({"development", "testing"})
 
 
 class MailError(Exception):
-    """The message was not handed over; the text says why (never the message's body)."""
+    """The message was not handed over; the text says why (never the message's body).
+
+    ``permanent``: the server refused this message for good (a 5xx answer about its recipient
+    or its content), so sending it again would be refused again.
+    """
+
+    def __init__(self, text: str, *, permanent: bool = False) -> None:
+        super().__init__(text)
+        self.permanent = permanent
 
 
 def sender_domain(sender: str) -> str:
@@ -127,7 +135,18 @@ class Transport:
             self._smtp.send_message(message)
         except (smtplib.SMTPException, OSError) as error:
             self.close()
-            raise MailError(describe(error)) from error
+            raise MailError(describe(error), permanent=refused_for_good(error)) from error
+
+
+def refused_for_good(error: BaseException) -> bool:
+    """A 5xx answer about the message itself: every recipient refused, or its content. A 5xx
+    about the server or our account (a bad password, a refused sender) is not: fixing the
+    settings lets every waiting message through, so those are retried."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPDataError):
+        return 500 <= error.smtp_code < 600
+    return False
 
 
 def describe(error: BaseException) -> str:
