@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from flask import url_for
+from flask import current_app, url_for
 
 from webapp.admin.params import query_args
 from webapp.extensions import db
@@ -357,6 +357,11 @@ TRASH_CHOICES = (
 )
 
 
+def _trash_context() -> dict[str, Any]:
+    """What the trash page says beside its rows: how long rows wait there."""
+    return {"retention_days": current_app.config["TRASH_RETENTION_DAYS"]}
+
+
 def _trash_table(kind: str, noun: str, name_label: str, detail_label: str) -> TrashTable:
     spec = TRASH_LISTS[kind]
     model, target_type = TRASH_KINDS[kind]
@@ -376,6 +381,7 @@ def _trash_table(kind: str, noun: str, name_label: str, detail_label: str) -> Tr
         # Only its truth counts on the page (checkboxes and the bulk bar are shown).
         bulk=BulkTable(spec=spec, target_type=target_type, label=model.id, snapshot=()),
         bulk_choices=TRASH_CHOICES,
+        context=_trash_context,
         kind=kind,
     )
 

@@ -3,15 +3,15 @@ Delete forever (each behind a confirmation page)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement
 
 from webapp.admin import services
 from webapp.admin.forms import ConfirmForm
-from webapp.admin.lists import _no_selection, _selected_ids
+from webapp.admin.lists import _no_selection, _selected_ids, show_list
 from webapp.admin.pages import actor
-from webapp.admin.params import PER_PAGE_CHOICES, parse_params
+from webapp.admin.params import parse_params
 from webapp.admin.tables import TRASH_TABLES, TrashTable
 from webapp.admin.views import bp
 from webapp.extensions import db
@@ -27,17 +27,7 @@ def _table(kind: str | None) -> TrashTable:
 
 @bp.get("/trash")
 def trash() -> ResponseReturnValue:
-    table = _table(request.args.get("kind"))
-    params = parse_params(table.spec, request.args.to_dict())
-    page = ListRepository(db.session, table.spec).page(params)
-    return render_template(
-        table.template,
-        table=table,
-        page=page,
-        params=params,
-        per_page_choices=PER_PAGE_CHOICES,
-        retention_days=current_app.config["TRASH_RETENTION_DAYS"],
-    )
+    return show_list(_table(request.args.get("kind")))
 
 
 def _restored_message(table: TrashTable, restored: Restored) -> str:

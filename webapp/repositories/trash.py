@@ -38,7 +38,7 @@ from webapp.repositories.base import Page, SessionLike, clamp_page, contains
 from webapp.repositories.keyset import ListSpec, SortKey
 from webapp.repositories.posts import name_of_user
 from webapp.repositories.security import SessionRepository
-from webapp.repositories.versioned import AlreadyDeleted
+from webapp.repositories.versioned import lock_afresh
 
 TRASH_BATCH = 1_000
 # The trash's kinds, as URLs and the audit log name them: (plural, model, target type).
@@ -90,15 +90,7 @@ class TrashRepository:
         row the second waits, then finds it trashed. Its version goes up, so an edit form
         opened before refuses to save over it.
         """
-        model: type[Any] = type(row)
-        current: Item | Post | None = self.session.scalar(
-            select(model)
-            .where(model.id == row.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if current is None:
-            raise AlreadyDeleted(f"{model.__name__} {row.id} was deleted by someone else")
+        current: Item | Post = lock_afresh(self.session, type(row), row.id)
         current.deleted_at = now or utcnow()
         current.deleted_by_id = actor.id
         self.session.flush()

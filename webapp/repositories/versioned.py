@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.extensions import Base
-from webapp.repositories.base import BaseRepository
+from webapp.repositories.base import BaseRepository, SessionLike
 
 
 class Versioned(Protocol):
@@ -21,6 +21,21 @@ V = TypeVar("V", bound=Base)
 
 class AlreadyDeleted(LookupError):
     """The row a delete was meant for is gone: someone else deleted it first."""
+
+
+def lock_afresh(session: SessionLike, model: type[Any], row_id: int) -> Any:
+    """The row ``row_id`` of ``model``, locked (``FOR UPDATE`` on PostgreSQL) and read afresh;
+    ``AlreadyDeleted`` if it is gone. Of two deletes of one row the second waits here for the
+    first to commit, then finds what it left."""
+    current = session.scalar(
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if current is None:
+        raise AlreadyDeleted(f"{model.__name__} {row_id} was deleted by someone else")
+    return current
 
 
 class VersionedRepository(BaseRepository[V]):
@@ -45,13 +60,5 @@ class VersionedRepository(BaseRepository[V]):
         database's ``ON DELETE CASCADE`` clears.
         """
         row = cast(Versioned, obj)
-        model = self.model
-        current: V | None = self.session.scalar(
-            select(model)
-            .where(model.id == row.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if current is None:
-            raise AlreadyDeleted(f"{model.__name__} {row.id} was deleted by someone else")
+        current: V = lock_afresh(self.session, self.model, row.id)
         super().delete(current)
