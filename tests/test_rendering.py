@@ -12,14 +12,17 @@ import pytest
 from flask import Flask, template_rendered, url_for
 from flask.testing import FlaskClient
 from jinja2 import Template
+from markupsafe import escape
 
 from tests.factories import UserFactory
 from tests.helpers import AuthActions
 from webapp.models import User
 from webapp.web.rendering import (
     TEMPLATE_URLS,
+    TIME_STYLES,
     TemplateUrls,
     UrlPattern,
+    format_datetime,
     item_rows,
     post_cards,
     post_rows,
@@ -61,26 +64,51 @@ def test_a_url_pattern_refuses_a_url_where_its_marker_shows_twice(app: Flask) ->
     [
         (
             datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC),
-            "%d %b %Y, %H:%M UTC",
+            "full",
             '<time datetime="2026-01-05T03:04:05+00:00">05 Jan 2026, 03:04 UTC</time>',
         ),
         (
+            datetime(2026, 1, 5, 3, 4, 5, 250000, tzinfo=UTC),
+            "minute",
+            '<time datetime="2026-01-05T03:04:05.250000+00:00">05 Jan 2026, 03:04</time>',
+        ),
+        (
+            datetime(2026, 2, 28, 23, 59, tzinfo=UTC),
+            "day",
+            '<time datetime="2026-02-28T23:59:00+00:00">28 Feb, 23:59</time>',
+        ),
+        (
             datetime(2026, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=2))),
-            "%d %b %Y",
+            "date",
             '<time datetime="2026-12-31T21:59:00+00:00">31 Dec 2026</time>',
         ),
-        (None, "%d %b %Y", "—"),
+        (None, "date", "—"),
     ],
 )
 def test_a_time_tag_is_exactly_this(value: datetime | None, fmt: str, html: str) -> None:
     assert time_tag(value, fmt) == html
 
 
-def test_a_time_tags_format_is_escaped() -> None:
-    value = datetime(2026, 1, 5, tzinfo=UTC)
-    assert (
-        time_tag(value, "<%Y>") == '<time datetime="2026-01-05T00:00:00+00:00">&lt;2026&gt;</time>'
-    )
+@pytest.mark.parametrize("style", sorted(TIME_STYLES))
+@pytest.mark.parametrize("month", range(1, 13))
+def test_every_time_style_shows_what_strftime_would(style: str, month: int) -> None:
+    """The styles slice the ISO text; each shows what its strftime format would, every
+    month, and nothing HTML must escape."""
+    formats = {
+        "full": "%d %b %Y, %H:%M UTC",
+        "minute": "%d %b %Y, %H:%M",
+        "date": "%d %b %Y",
+        "day": "%d %b, %H:%M",
+    }
+    value = datetime(2026, month, 9, 7, 5, 3, 120, tzinfo=UTC)
+    text = format_datetime(value, style)
+    assert text == value.strftime(formats[style])
+    assert str(escape(text)) == text
+
+
+def test_an_unknown_time_style_is_refused() -> None:
+    with pytest.raises(ValueError, match="no timestamp style '%d %b'"):
+        time_tag(datetime(2026, 1, 5, tzinfo=UTC), "%d %b")
 
 
 # --- rows and cards: the exact HTML (snapshots) ------------------------------------------------
