@@ -53,13 +53,13 @@ def walk_forward(spec: ListSpec, params: ListParams) -> list[int]:
     page = listing.page(params)
     assert not page.has_prev
     assert page.first_cursor is None  # no page before: no cursor to it
-    seen = [row.row_id for row in page.rows]
+    seen = [row.id for row in page.rows]
     while page.has_next:
         assert page.last_cursor is not None
         page = listing.page(replace(params, after=Cursor.decode(page.last_cursor, key)))
         assert page.has_prev
         assert len(page.rows) <= params.per_page
-        seen += [row.row_id for row in page.rows]
+        seen += [row.id for row in page.rows]
     assert page.last_cursor is None  # no page after
     return seen
 
@@ -69,12 +69,12 @@ def walk_backward(spec: ListSpec, params: ListParams) -> list[int]:
     key = spec.sort_keys[params.sort]
     page = listing.page(replace(params, last=True))
     assert not page.has_next
-    seen = [row.row_id for row in page.rows]
+    seen = [row.id for row in page.rows]
     while page.has_prev:
         assert page.first_cursor is not None
         page = listing.page(replace(params, before=Cursor.decode(page.first_cursor, key)))
         assert page.has_next
-        seen = [row.row_id for row in page.rows] + seen
+        seen = [row.id for row in page.rows] + seen
     return seen
 
 
@@ -141,6 +141,32 @@ def test_items_sorted_by_a_joined_column_page_correctly(app: Flask, sort: str) -
         assert walk_backward(ITEM_LIST, params) == expected
 
 
+@pytest.mark.parametrize(("sort", "extra"), [("created", False), ("title", False), ("owner", True)])
+def test_a_page_selects_a_shown_sort_key_and_the_id_once(app: Flask, sort: str, extra: int) -> None:
+    """The cursors read the sort value and the id from the row's own columns; only a key the
+    page does not show (the owner's name, lower-cased) is selected beside them."""
+    ItemFactory.create_batch(4)
+    params = ListParams(sort=sort, desc=True, per_page=2)
+    page = ListRepository(db.session, ITEM_LIST).page(params)
+    fields = page.rows[0]._fields
+    assert fields[: len(ITEM_LIST.columns)] == (
+        "id",
+        "title",
+        "owner_id",
+        "owner_username",
+        "created_at",
+        "updated_at",
+    )
+    assert "row_id" not in fields
+    assert ("sort_value" in fields) == extra
+    assert page.last_cursor is not None
+    key = ITEM_LIST.sort_keys[sort]
+    after = ListRepository(db.session, ITEM_LIST).page(
+        replace(params, after=Cursor.decode(page.last_cursor, key))
+    )
+    assert [r.id for r in page.rows + after.rows] == full_order(ITEM_LIST, params)
+
+
 def test_tags_sorted_by_post_count(app: Flask) -> None:
     tags = [TagFactory(name=f"t{n}") for n in range(7)]
     for n in range(6):
@@ -164,7 +190,7 @@ def test_a_cursor_whose_rows_are_gone_falls_back_to_the_first_page(people: list[
     before_all = Cursor(value="", id=0)
     page = listing.page(replace(params, before=before_all))
     assert not page.has_prev
-    assert [r.row_id for r in page.rows] == full_order(USER_LIST, params)[:5]
+    assert [r.id for r in page.rows] == full_order(USER_LIST, params)[:5]
     assert Cursor.decode(beyond.encode(), key) == beyond
 
 

@@ -136,6 +136,11 @@ class ListSpec:
         if self.default_sort not in self.sort_keys:
             raise ValueError(f"{self.name}: default sort {self.default_sort!r} is not a sort key")
 
+    def column_at(self, expr: Expr) -> int | None:
+        """Where ``expr`` stands among ``columns``, if it is one of them."""
+        column = as_column(expr)
+        return next((i for i, c in enumerate(self.columns) if as_column(c) is column), None)
+
 
 @dataclass(frozen=True)
 class Cursor:
@@ -280,8 +285,9 @@ def _after(
     return or_(expr > value, and_(expr == value, id_column > row_id), expr.is_(None))
 
 
-def _cursor_of(row: Row[Any]) -> str:
-    return Cursor(row.sort_value, row.row_id).encode()
+def _cursor_of(row: Row[Any], at: tuple[int, int]) -> str:
+    """The cursor of ``row``: its sort value and id, at the positions ``at``."""
+    return Cursor(row[at[0]], row[at[1]]).encode()
 
 
 class ListRepository:
@@ -334,7 +340,7 @@ class ListRepository:
         backwards = params.before is not None or params.last
         cursor = params.before or params.after
         totals = self.total_columns(params)
-        stmt, values = self._page_statement(params, cursor, backwards, totals)
+        stmt, values, at = self._page_statement(params, cursor, backwards, totals)
         rows = list(self.session.execute(stmt, values).all())
         more = len(rows) > params.per_page
         rows = rows[: params.per_page]
@@ -369,8 +375,8 @@ class ListRepository:
             has_prev=has_prev,
             has_next=has_next,
             # Only the links that exist carry a cursor (each costs an encoding).
-            first_cursor=_cursor_of(rows[0]) if rows and has_prev else None,
-            last_cursor=_cursor_of(rows[-1]) if rows and has_next else None,
+            first_cursor=_cursor_of(rows[0], at) if rows and has_prev else None,
+            last_cursor=_cursor_of(rows[-1], at) if rows and has_next else None,
             size=size,
         )
 
@@ -380,11 +386,15 @@ class ListRepository:
         cursor: Cursor | None,
         backwards: bool,
         totals: TotalColumns | None,
-    ) -> tuple[Select[Any], dict[str, Any]]:
-        """The statement for one page and its parameter values.
+    ) -> tuple[Select[Any], dict[str, Any], tuple[int, int]]:
+        """The statement for one page, its parameter values, and where the sort value and the
+        id stand in its rows (for the cursors).
 
         The search pattern and the cursor are bound parameters, so every page of one list
-        shape is the same statement to SQLAlchemy's compiled cache.
+        shape is the same statement to SQLAlchemy's compiled cache. The sort key and the id
+        are read from the page's own columns when they are among them (most lists sort by
+        one); only a key the page does not show is selected beside them (each timestamp a
+        row fetches costs the driver and the ORM about as much as drawing it).
         """
         spec = self.spec
         key = spec.sort_keys[params.sort]
@@ -399,15 +409,19 @@ class ListRepository:
                 values["cursor_value"] = cursor.value
         pattern = bindparam("q_pattern", type_=String()) if search else None
         stmt = self.filtered(params, *spec.columns, joined=key.joined, pattern=pattern)
-        stmt = stmt.add_columns(
-            key.column.label("sort_value"), as_column(spec.id_column).label("row_id")
-        )
+        at = []
+        for expr, label in ((key.column, "sort_value"), (spec.id_column, "row_id")):
+            position = spec.column_at(expr)
+            if position is None:
+                position = len(stmt.selected_columns)
+                stmt = stmt.add_columns(as_column(expr).label(label))
+            at.append(position)
         if totals is not None:
             stmt = stmt.add_columns(*totals.labelled())
         if cursor is not None:
             stmt = stmt.where(_after(key, spec.id_column, None, desc, null=cursor.value is None))
         stmt = stmt.order_by(*_order(key, spec.id_column, desc)).limit(params.per_page + 1)
-        return stmt, values
+        return stmt, values, (at[0], at[1])
 
     def _whole_table(self, params: ListParams) -> str | None:
         """The table's name when the list is all of it (no search, no filter)."""
