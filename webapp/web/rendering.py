@@ -65,6 +65,8 @@ class UrlPattern:
         self.in_query = "?" in self.head
 
     def __call__(self, value: Any) -> str:
+        if type(value) is int:  # an id: digits need no quoting (the most common case)
+            return f"{self.head}{value}{self.tail}"
         text = str(value)
         if not _UNRESERVED.fullmatch(text):
             safe = self.QUERY_SAFE if self.in_query else self.PATH_SAFE
@@ -95,20 +97,11 @@ TIME_STYLES: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def _iso_and_text(value: datetime, style: str) -> tuple[str, str]:
-    try:
-        shown = TIME_STYLES[style]
-    except KeyError:
-        raise ValueError(f"no timestamp style {style!r}: one of {', '.join(TIME_STYLES)}") from None
-    iso = value.isoformat()
-    return iso, shown(iso, MONTHS[value.month - 1])
-
-
 def format_datetime(value: datetime | None, style: str = "full") -> str:
     """A timestamp as text, in UTC (a naive value is taken to be UTC already): the
     ``datetime`` filter, for an attribute (``aria-label``) where no element may go."""
     value = as_utc(value)
-    return "" if value is None else _iso_and_text(value, style)[1]
+    return "" if value is None else TIME_STYLES[style](value.isoformat(), MONTHS[value.month - 1])
 
 
 def _time(value: datetime | None, style: str) -> str:
@@ -116,8 +109,8 @@ def _time(value: datetime | None, style: str) -> str:
     value = as_utc(value)
     if value is None:
         return "—"
-    iso, text = _iso_and_text(value, style)
-    return f'<time datetime="{iso}">{text}</time>'
+    iso = value.isoformat()
+    return f'<time datetime="{iso}">{TIME_STYLES[style](iso, MONTHS[value.month - 1])}</time>'
 
 
 def time_tag(value: datetime | None, style: str = "full") -> Markup:
