@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.factories import PASSWORD, ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions
 from tests.test_hostile_input import GET_ROUTES, PAGES
-from webapp.db.trash import WITH_TRASHED
+from webapp.db.trash import WITH_TRASHED, without_trash
 from webapp.db.types import utcnow
 from webapp.extensions import db
 from webapp.models import AuditEvent, Item, Post, User, post_tags
@@ -318,6 +318,26 @@ def test_a_trashed_user_cannot_sign_in_and_their_session_ends(
 
     assert page(known) == page(unknown)
     assert client.get("/account/").status_code == 302  # still nobody signed in
+
+
+def test_a_statement_built_without_trash_leaves_trashed_rows_out(
+    client: FlaskClient, auth: AuthActions, world: dict[str, Any]
+) -> None:
+    """``without_trash`` (a statement built once, the signed-in user's) carries the criteria
+    the event would add: a user marked trashed, their session record still there, is no one."""
+    bob = world["bob"]
+    auth.login(bob)
+    assert client.get("/account/").status_code == 200
+    stmt = without_trash(select(User.id).where(User.id == bob.id))
+    assert db.session.scalar(stmt) == bob.id
+    db.session.execute(update(User).where(User.id == bob.id).values(deleted_at=utcnow()))
+    db.session.commit()
+    assert db.session.scalar(stmt) is None
+    # The criteria are part of the statement: WITH_TRASHED cannot lift them.
+    assert db.session.scalar(stmt.execution_options(**WITH_TRASHED)) is None
+    response = client.get("/account/")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/auth/login"
 
 
 def test_a_trashed_user_cannot_reset_their_password(

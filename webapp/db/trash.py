@@ -12,13 +12,18 @@ trash page, a uniqueness check, restore, purge) opts in with ``WITH_TRASHED``:
 Core statements over plain tables (``post_tags``) are not ORM statements: a count of tag
 links joins ``posts`` to leave trashed posts out (``webapp.repositories.tags``).
 Refreshing the columns of an object already loaded is not filtered (it is that row).
+
+A statement built once at import and run on every request (the signed-in user's) carries
+the criteria from the start (``without_trash``): SQLAlchemy then computes its cache key once,
+instead of once per request for a copy with the criteria added (a sixth of that statement's
+cost).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Executable, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from webapp.models.trash import Trashable
@@ -26,10 +31,23 @@ from webapp.models.trash import Trashable
 INCLUDE_TRASHED = "include_trashed"
 # The execution option that lets a statement see trashed rows.
 WITH_TRASHED: dict[str, Any] = {INCLUDE_TRASHED: True}
+# Set by ``without_trash``: the statement carries the criteria already.
+TRASH_LEFT_OUT = "trash_left_out"
 
 
 def _not_trashed(cls: Any) -> Any:
     return cls.deleted_at.is_(None)
+
+
+NOT_TRASHED = with_loader_criteria(Trashable, _not_trashed, include_aliases=True)
+
+Statement = TypeVar("Statement", bound=Executable)
+
+
+def without_trash(stmt: Statement) -> Statement:
+    """``stmt`` with trashed rows left out, for a statement built once (see above). The
+    criteria are part of it: ``WITH_TRASHED`` cannot lift them."""
+    return stmt.options(NOT_TRASHED).execution_options(**{TRASH_LEFT_OUT: True})
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -38,8 +56,7 @@ def _leave_trash_out(state: ORMExecuteState) -> None:
         state.is_column_load
         or state.is_relationship_load
         or state.execution_options.get(INCLUDE_TRASHED, False)
+        or state.execution_options.get(TRASH_LEFT_OUT, False)
     ):
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(Trashable, _not_trashed, include_aliases=True)
-    )
+    state.statement = state.statement.options(NOT_TRASHED)

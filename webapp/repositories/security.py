@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, bindparam, delete, func, select, update
 
+from webapp.db.trash import without_trash
 from webapp.models import RecoveryCode, User, UserSession
 from webapp.repositories.base import BaseRepository
 
-# Every signed-in request runs this one: it is built once, with parameters, rather than per
-# request (building it cost about a sixth of the query's time in Python).
-SIGNED_IN = (
+# Every signed-in request runs this one: it is built once, with parameters and with the
+# trash's criteria, rather than per request (building it cost about a sixth of the query's
+# time in Python, adding the criteria per request another sixth).
+SIGNED_IN = without_trash(
     select(User, UserSession)
     .join(UserSession, UserSession.user_id == User.id)
     .where(UserSession.key == bindparam("key"), User.id == bindparam("user_id"))
