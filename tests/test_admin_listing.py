@@ -26,7 +26,7 @@ from webapp.admin.params import parse_params
 from webapp.admin.tables import TABLES
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, utcnow
-from webapp.repositories import AuditRepository
+from webapp.repositories import AuditRepository, keyset
 from webapp.repositories.admin import AUDIT_LIST, ITEM_LIST, TAG_LIST, USER_LIST
 from webapp.repositories.counting import Total
 from webapp.repositories.keyset import (
@@ -165,6 +165,57 @@ def test_a_page_selects_a_shown_sort_key_and_the_id_once(app: Flask, sort: str, 
         replace(params, after=Cursor.decode(page.last_cursor, key))
     )
     assert [r.id for r in page.rows + after.rows] == full_order(ITEM_LIST, params)
+
+
+def test_pages_of_one_shape_build_their_statement_once(
+    people: list[User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy remembers a page's statement per ``PageShape``: a page whose shape was
+    seen (another cursor of the same kind) builds nothing. A filter's value is part of the
+    shape (it is in the SQL): each value gets its own statement and its own rows."""
+    built: list[keyset.PageShape] = []
+    build = keyset._page_select
+
+    def counting(shape: keyset.PageShape) -> Any:
+        built.append(shape)
+        return build(shape)
+
+    monkeypatch.setattr(keyset, "_page_select", counting)
+    listing = ListRepository(db.session, USER_LIST)
+    key = USER_LIST.sort_keys["email"]
+    for active in ("yes", "no", "yes"):
+        params = ListParams(sort="email", per_page=3, filters={"active": active})
+        before = len(built)
+        first = listing.page(params)
+        second = listing.page(replace(params, after=Cursor.decode(first.last_cursor or "", key)))
+        seen = len(built)
+        listing.page(replace(params, after=Cursor.decode(second.last_cursor or "", key)))
+        assert len(built) == seen  # the shape of the second page: nothing built
+        assert all(shape.filters == (("active", active),) for shape in built[before:])
+        shown = [r.id for r in first.rows + second.rows]
+        assert shown == full_order(USER_LIST, params)[:6]
+        assert {db.session.get(User, user_id).is_active for user_id in shown} == {active == "yes"}
+    assert len(built) <= 4  # two shapes per filter value at most; "yes" again built nothing
+
+
+def test_a_free_text_filter_builds_its_page_statement_each_time(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owner's name is in the filter's SQL: its pages are not remembered per name (each
+    would be a one-off entry in SQLAlchemy's caches), and each name finds its own rows."""
+    built: list[keyset.PageShape] = []
+    build = keyset._page_select
+    monkeypatch.setattr(keyset, "_page_select", lambda shape: built.append(shape) or build(shape))
+    owners = [UserFactory(username=name) for name in ("ivy", "jon")]
+    for owner in owners:
+        ItemFactory.create_batch(2, owner=owner)
+    listing = ListRepository(db.session, ITEM_LIST)
+    for owner in owners * 2:
+        page = listing.page(
+            ListParams(sort="created", per_page=5, filters={"owner": owner.username})
+        )
+        assert {row.owner_id for row in page.rows} == {owner.id} and len(page.rows) == 2
+    assert len(built) == 4
 
 
 def test_tags_sorted_by_post_count(app: Flask) -> None:

@@ -335,6 +335,10 @@ def test_a_statement_built_without_trash_leaves_trashed_rows_out(
     assert db.session.scalar(stmt) is None
     # The criteria are part of the statement: WITH_TRASHED cannot lift them.
     assert db.session.scalar(stmt.execution_options(**WITH_TRASHED)) is None
+    # A statement that opted in before is left as it is (a list of the trash).
+    seeing = select(User.id).where(User.id == bob.id).execution_options(**WITH_TRASHED)
+    assert without_trash(seeing) is seeing
+    assert db.session.scalar(without_trash(seeing)) == bob.id
     response = client.get("/account/")
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/auth/login"

@@ -13,10 +13,10 @@ Core statements over plain tables (``post_tags``) are not ORM statements: a coun
 links joins ``posts`` to leave trashed posts out (``webapp.repositories.tags``).
 Refreshing the columns of an object already loaded is not filtered (it is that row).
 
-A statement built once at import and run on every request (the signed-in user's) carries
-the criteria from the start (``without_trash``): SQLAlchemy then computes its cache key once,
-instead of once per request for a copy with the criteria added (a sixth of that statement's
-cost).
+A statement built once and run on every request (the signed-in user's, at import; a list
+page's, once per ``PageShape``) carries the criteria from the start (``without_trash``):
+SQLAlchemy then computes its cache key once, instead of once per request for a copy with the
+criteria added (a sixth of the signed-in user's statement's cost).
 """
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ Statement = TypeVar("Statement", bound=Executable)
 
 
 def without_trash(stmt: Statement) -> Statement:
-    """``stmt`` with trashed rows left out, for a statement built once (see above). The
-    criteria are part of it: ``WITH_TRASHED`` cannot lift them."""
+    """``stmt`` with trashed rows left out, for a statement built once (see above), unless
+    it opted in with ``WITH_TRASHED`` itself. The criteria are part of it: ``WITH_TRASHED``
+    given at execution cannot lift them."""
+    if stmt.get_execution_options().get(INCLUDE_TRASHED, False):
+        return stmt
     return stmt.options(NOT_TRASHED).execution_options(**{TRASH_LEFT_OUT: True})
 
 
