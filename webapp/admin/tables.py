@@ -32,14 +32,7 @@ from webapp.repositories.keyset import KeysetPage, ListParams, ListSpec
 from webapp.repositories.outbox import OutboxRepository
 from webapp.repositories.trash import KINDS as TRASH_KINDS
 from webapp.repositories.trash import TRASH_LISTS
-from webapp.web.rendering import (
-    RowRenderer,
-    item_rows,
-    post_rows,
-    tag_rows,
-    template_url_for,
-    user_rows,
-)
+from webapp.web.rendering import RowRenderer, item_rows, post_rows, tag_rows, user_rows
 
 YES_NO_ANY = (("yes", "Yes"), ("no", "No"))
 
@@ -164,7 +157,7 @@ class AdminTable:
 
     def page_links(self, page: KeysetPage) -> dict[str, str | None]:
         """First / previous / next / last: the list with its filters and sort, and a cursor."""
-        first = template_url_for(self.endpoint, **self.query_args(page.params))
+        first = url_for(self.endpoint, **self.query_args(page.params))
         return {
             "first": first if page.has_prev else None,
             "previous": with_args(first, before=page.first_cursor)

@@ -349,7 +349,8 @@ def _cursor_positions(spec: ListSpec, key: SortKey) -> tuple[int, int]:
     """Where a page's rows hold the sort value and the id (the cursors of the links).
 
     They are read from the page's own columns when it shows them (most lists sort by one);
-    a key the page does not show is selected after them (``_page_select``), then the id.
+    a key the page does not show is selected after them, then the id (``_page_select``
+    selects what these positions say).
     Each timestamp a row fetches costs the driver and the ORM about as much as drawing it.
     """
     extra = len(spec.columns)
@@ -370,9 +371,12 @@ def _page_select(shape: PageShape) -> Select[Any]:
     key = spec.sort_keys[shape.sort]
     pattern = bindparam("q_pattern", type_=String()) if shape.search else None
     stmt = _filtered(spec, pattern, shape.filters, spec.columns, joined=key.joined)
-    for expr, label in ((key.column, "sort_value"), (spec.id_column, "row_id")):
-        if spec.column_at(expr) is None:  # in the order _cursor_positions counts them
-            stmt = stmt.add_columns(as_column(expr).label(label))
+    sort_at, id_at = _cursor_positions(spec, key)
+    shown = len(spec.columns)
+    if sort_at >= shown:  # not shown: selected after the shown columns, then the id
+        stmt = stmt.add_columns(as_column(key.column).label("sort_value"))
+    if id_at >= shown:
+        stmt = stmt.add_columns(as_column(spec.id_column).label("row_id"))
     if shape.count_cap is not None:
         stmt = stmt.add_columns(*_whole_count(spec, shape.count_cap).labelled())
     if shape.cursor:
