@@ -488,8 +488,8 @@ def test_a_timestamp_shows_utc_text_and_the_instant(app: Flask, value: datetime)
     match = re.fullmatch(r'<time datetime="([^"]+)">([^<]+)</time>', html.strip())
     assert match is not None, html
     assert match.group(2) == format_datetime(value, "minute")
-    assert datetime.fromisoformat(match.group(1)) == value
-    assert match.group(1).endswith("+00:00")
+    assert datetime.fromisoformat(match.group(1)) == value.replace(microsecond=0)
+    assert match.group(1).endswith("Z")
 
 
 def test_a_naive_timestamp_is_taken_as_utc_whatever_the_machines_zone(
@@ -504,13 +504,11 @@ def test_a_naive_timestamp_is_taken_as_utc_whatever_the_machines_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
-    assert (
-        html.strip() == '<time datetime="2026-07-01T12:00:00+00:00">01 Jul 2026, 12:00 UTC</time>'
-    )
+    assert html.strip() == '<time datetime="2026-07-01T12:00:00Z">01 Jul 2026, 12:00 UTC</time>'
 
 
 def test_no_timestamp_shows_a_dash(app: Flask) -> None:
-    assert time_tag(None) == "—"
+    assert time_tag(None) == "&mdash;"
 
 
 def render_macro(app: Flask, template: str, call: str, **values: Any) -> str:
@@ -528,13 +526,13 @@ def test_page_links_show_the_pages_that_exist_and_escape_their_urls(app: Flask) 
 
     assert nav() == ""
     html = nav(next="/admin/users?q=a&after=x", last="/l")
-    assert '<span class="disabled" aria-hidden="true">« First</span>' in html
-    assert '<span class="disabled" aria-hidden="true">\u2039 Previous</span>' in html
-    assert '<a href="/admin/users?q=a&amp;after=x" rel="next">Next \u203a</a>' in html
-    assert '<a href="/l">Last »</a>' in html
+    assert '<span class="disabled" aria-hidden="true">&laquo; First</span>' in html
+    assert '<span class="disabled" aria-hidden="true">&lsaquo; Previous</span>' in html
+    assert '<a href="/admin/users?q=a&amp;after=x" rel="next">Next &rsaquo;</a>' in html
+    assert '<a href="/l">Last &raquo;</a>' in html
     html = nav(first="/f", previous='/p?q="><')
     assert '<a href="/p?q=&#34;&gt;&lt;" rel="prev">' in html
-    assert '<span class="disabled" aria-hidden="true">Last »</span>' in html
+    assert '<span class="disabled" aria-hidden="true">Last &raquo;</span>' in html
 
 
 def test_hidden_inputs_keep_a_lists_filters_escaped(app: Flask) -> None:

@@ -170,7 +170,7 @@ def test_search_covers_title_and_description_of_my_items_only(
     assert "Brass bed" not in html
     assert 'value="brass"' in html  # the search box keeps what was searched
     nothing = html_of(client.get("/items/?q=100%25"))
-    assert "No items match “100%”" in nothing
+    assert "No items match &ldquo;100%&rdquo;" in nothing
 
 
 def test_empty_list_invites_to_create_one(client: FlaskClient, signed_in: User) -> None:
@@ -421,7 +421,7 @@ def test_delete_asks_first_then_deletes_on_post(client: FlaskClient, signed_in: 
     confirm = client.get(f"/items/{item.id}/delete")
     assert confirm.status_code == 200
     html = html_of(confirm)
-    assert "Delete “Old kettle”?" in html
+    assert "Delete &ldquo;Old kettle&rdquo;?" in html
     assert f'action="/items/{item.id}/delete"' in html
     assert 'method="post"' in html
     assert reload(item.id) is not None

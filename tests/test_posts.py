@@ -402,7 +402,7 @@ def test_edit_conflict_shows_both_versions(client: FlaskClient, signed_in: User)
 def test_delete_asks_first(client: FlaskClient, signed_in: User) -> None:
     post = PostFactory(author=signed_in, title="Short-lived", tags=[TagFactory(name="kept")])
     html = html_of(client.get(f"/posts/{post.id}/delete"))
-    assert "Delete “Short-lived”?" in html
+    assert "Delete &ldquo;Short-lived&rdquo;?" in html
     assert reload(post.id) is not None
     response = client.post(f"/posts/{post.id}/delete", data={})
     assert response.status_code == 302

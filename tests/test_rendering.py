@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,7 @@ from flask.testing import FlaskClient
 from jinja2 import Template
 from markupsafe import escape
 
-from tests.factories import UserFactory
+from tests.factories import ItemFactory, PostFactory, TagFactory, UserFactory
 from tests.helpers import AuthActions
 from webapp.models import User
 from webapp.web.rendering import (
@@ -23,6 +24,7 @@ from webapp.web.rendering import (
     TemplateUrls,
     UrlPattern,
     format_datetime,
+    iso_utc,
     item_rows,
     post_cards,
     post_rows,
@@ -65,24 +67,24 @@ def test_a_url_pattern_refuses_a_url_where_its_marker_shows_twice(app: Flask) ->
         (
             datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC),
             "full",
-            '<time datetime="2026-01-05T03:04:05+00:00">05 Jan 2026, 03:04 UTC</time>',
+            '<time datetime="2026-01-05T03:04:05Z">05 Jan 2026, 03:04 UTC</time>',
         ),
         (
             datetime(2026, 1, 5, 3, 4, 5, 250000, tzinfo=UTC),
             "minute",
-            '<time datetime="2026-01-05T03:04:05.250000+00:00">05 Jan 2026, 03:04</time>',
+            '<time datetime="2026-01-05T03:04:05Z">05 Jan 2026, 03:04</time>',
         ),
         (
             datetime(2026, 2, 28, 23, 59, tzinfo=UTC),
             "day",
-            '<time datetime="2026-02-28T23:59:00+00:00">28 Feb, 23:59</time>',
+            '<time datetime="2026-02-28T23:59:00Z">28 Feb, 23:59</time>',
         ),
         (
             datetime(2026, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=2))),
             "date",
-            '<time datetime="2026-12-31T21:59:00+00:00">31 Dec 2026</time>',
+            '<time datetime="2026-12-31T21:59:00Z">31 Dec 2026</time>',
         ),
-        (None, "date", "—"),
+        (None, "date", "&mdash;"),
     ],
 )
 def test_a_time_tag_is_exactly_this(value: datetime | None, fmt: str, html: str) -> None:
@@ -106,6 +108,22 @@ def test_every_time_style_shows_what_strftime_would(style: str, month: int) -> N
     assert str(escape(text)) == text
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 1, 5, 3, 4, 5, 999999, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2000, 10, 10, 10, 10, 10, tzinfo=UTC),
+        datetime(999, 2, 3, 0, 0, 0, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_iso_utc_is_isoformat_to_the_second_with_z(value: datetime) -> None:
+    expected = value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    assert iso_utc(value) == expected
+    assert datetime.fromisoformat(iso_utc(value)) == value.replace(microsecond=0)
+
+
 def test_an_unknown_time_style_is_refused() -> None:
     with pytest.raises(KeyError, match="'%d %b'"):
         time_tag(datetime(2026, 1, 5, tzinfo=UTC), "%d %b")
@@ -114,7 +132,7 @@ def test_an_unknown_time_style_is_refused() -> None:
 # --- rows and cards: the exact HTML (snapshots) ------------------------------------------------
 
 WHEN = datetime(2026, 11, 25, 9, 47, 5, tzinfo=UTC)
-WHEN_HTML = '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026, 09:47</time>'
+WHEN_HTML = '<time datetime="2026-11-25T09:47:05Z">25 Nov 2026, 09:47</time>'
 HOSTILE = "<b>\"Tom\" & 'Jerry'</b>"
 HOSTILE_HTML = "&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;"
 
@@ -130,7 +148,7 @@ def test_a_user_row_is_exactly_this(app: Flask) -> None:
         '<tr><td class="select-col"><input type="checkbox" name="ids" value="7" id="select-7" '
         'aria-label="Select user a b"></td>'
         '<td data-label="Username"><a href="/admin/users/7" class="strong">a b</a> '
-        '<span class="row-links"><a href="/admin/items?owner=a+b">items</a> · '
+        '<span class="row-links"><a href="/admin/items?owner=a+b">items</a> &middot; '
         '<a href="/admin/posts?author=a+b">posts</a></span></td>'
         f'<td data-label="Email">{HOSTILE_HTML}</td>'
         '<td data-label="Active"><span class="badge yes">Yes</span></td>'
@@ -148,7 +166,7 @@ def test_an_item_row_is_exactly_this(app: Flask) -> None:
         f'<td data-label="Title"><a href="/admin/items/3">{HOSTILE_HTML}</a></td>'
         '<td data-label="Owner"><a href="/admin/users/7">alice</a></td>'
         f'<td data-label="Created">{WHEN_HTML}</td>'
-        '<td data-label="Updated">—</td></tr>\n'
+        '<td data-label="Updated">&mdash;</td></tr>\n'
     )
 
 
@@ -195,16 +213,16 @@ def test_a_post_card_is_exactly_this(app: Flask) -> None:
         '<div class="post-list">\n'
         '<article class="card post-card">\n'
         f'  <h2 class="post-title"><a href="/posts/9">{HOSTILE_HTML}</a></h2>\n'
-        '  <p class="meta">by <a href="/users/a%20b">a b</a> · '
-        '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026</time></p>\n'
+        '  <p class="meta">by <a href="/users/a%20b">a b</a> &middot; '
+        '<time datetime="2026-11-25T09:47:05Z">25 Nov 2026</time></p>\n'
         f'  <p class="excerpt">{("word " * 39).strip()}...</p>\n'
         '  <ul class="tags" aria-label="Tags"><li><a class="tag" href="/tags/news">news</a>'
         "</li></ul>\n"
         "</article>\n"
         '<article class="card post-card">\n'
         '  <h2 class="post-title"><a href="/posts/10">Bare</a></h2>\n'
-        '  <p class="meta">by <a href="/users/bob">bob</a> · '
-        '<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026</time></p>\n'
+        '  <p class="meta">by <a href="/users/bob">bob</a> &middot; '
+        '<time datetime="2026-11-25T09:47:05Z">25 Nov 2026</time></p>\n'
         "</article>\n"
         "</div>"
     )
@@ -290,3 +308,52 @@ def test_a_lists_controls_are_drawn_once_per_list_and_parameters(
     assert re.findall(r'class="strong">(many\d+)<', first) != re.findall(
         r'class="strong">(many\d+)<', second
     )
+
+
+# --- pages of ASCII data are ASCII -------------------------------------------------------------
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def test_templates_write_every_non_ascii_character_as_a_reference() -> None:
+    """``&middot;``, not a literal middle dot. One non-ASCII character makes CPython hold the
+    whole page as two bytes a character, which every join and the final UTF-8 encoding then
+    pay for (2.6% of an admin list's instructions). Text written in Python (flash messages,
+    form errors) is escaped, not markup, and keeps its characters."""
+    found = [
+        f"{path.relative_to(TEMPLATES)}:{number}: {char!r}"
+        for path in sorted(TEMPLATES.rglob("*.html"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for char in line
+        if not char.isascii()
+    ]
+    assert not found, "write these as character references (&mdash;, &#9660;):\n" + "\n".join(found)
+
+
+def test_the_busiest_pages_of_ascii_data_are_ascii(
+    client: FlaskClient, auth: AuthActions, admin_user: User
+) -> None:
+    """The templates and the rows built in Python together: nothing adds a non-ASCII
+    character to a page whose data has none."""
+    owner = UserFactory(username="owner")
+    item = ItemFactory(owner=admin_user, title="Lamp")
+    post = PostFactory(author=owner, title="Hello", tags=[TagFactory(name="news")])
+    auth.login(admin_user)
+    paths = [
+        "/",
+        "/posts/",
+        f"/posts/{post.id}",
+        "/items/",
+        f"/items/{item.id}",
+        "/admin/",
+        "/admin/users",
+        "/admin/items",
+        "/admin/posts",
+        "/admin/tags",
+        "/admin/items?per_page=10&sort=title",
+    ]
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        body = answer.get_data(as_text=True)
+        assert body.isascii(), (path, sorted({c for c in body if not c.isascii()}))

@@ -34,7 +34,7 @@ def test_a_profile_shows_the_name_the_join_date_and_the_posts(
     PostFactory(author=user, title="Tagged", tags=[TagFactory(name="garden")])
     PostFactory(title="Someone else's")
     page = text(client.get("/users/alice"))
-    assert "<title>alice · webapp</title>" in page
+    assert "<title>alice &middot; webapp</title>" in page
     assert '<h1 id="profile-name">alice</h1>' in page
     assert "Member since <time" in page
     assert "17 May 2025" in page
@@ -71,11 +71,11 @@ def test_a_profile_is_paginated(client: FlaskClient, user: User) -> None:
     first = text(client.get("/users/alice"))
     assert POST_TITLE.findall(first) == [f"Post {n:02d}" for n in range(24, 14, -1)]
     assert 'href="/users/alice?page=2"' in first
-    assert "Showing 1\u201310 of 25" in first
+    assert "Showing 1&ndash;10 of 25" in first
 
     last = text(client.get("/users/alice?page=3"))
     assert POST_TITLE.findall(last) == [f"Post {n:02d}" for n in range(4, -1, -1)]
-    assert "Showing 21\u201325 of 25" in last
+    assert "Showing 21&ndash;25 of 25" in last
     assert 'href="/users/alice?page=2" rel="prev"' in last
 
     # Page numbers a URL may carry are made sensible.

@@ -97,24 +97,39 @@ TIME_STYLES: dict[str, Callable[[str, str], str]] = {
 }
 
 
+# "00" to "99": a timestamp's parts as text by indexing, without a format call for each.
+TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+
+
+def iso_utc(value: datetime) -> str:
+    """``2026-11-25T09:47:05Z``: an aware UTC ``value`` to the second, the form a ``<time
+    datetime>`` attribute takes. ``isoformat()`` also writes the microseconds and the offset,
+    through C's printf, at three times the cost: a tenth of an admin list's instructions went
+    on it (README, "Performance at scale")."""
+    return (
+        f"{value.year:04d}-{TWO_DIGITS[value.month]}-{TWO_DIGITS[value.day]}"
+        f"T{TWO_DIGITS[value.hour]}:{TWO_DIGITS[value.minute]}:{TWO_DIGITS[value.second]}Z"
+    )
+
+
 def format_datetime(value: datetime | None, style: str = "full") -> str:
     """A timestamp as text, in UTC (a naive value is taken to be UTC already): the
     ``datetime`` filter, for an attribute (``aria-label``) where no element may go."""
     value = as_utc(value)
-    return "" if value is None else TIME_STYLES[style](value.isoformat(), MONTHS[value.month - 1])
+    return "" if value is None else TIME_STYLES[style](iso_utc(value), MONTHS[value.month - 1])
 
 
 def _time(value: datetime | None, style: str) -> str:
     """The ``<time>`` element's HTML (nothing in it needs escaping: see TIME_STYLES)."""
     value = as_utc(value)
     if value is None:
-        return "—"
-    iso = value.isoformat()
+        return "&mdash;"
+    iso = iso_utc(value)
     return f'<time datetime="{iso}">{TIME_STYLES[style](iso, MONTHS[value.month - 1])}</time>'
 
 
 def time_tag(value: datetime | None, style: str = "full") -> Markup:
-    """``<time datetime="2026-11-25T09:47:05+00:00">25 Nov 2026, 09:47 UTC</time>``; a dash
+    """``<time datetime="2026-11-25T09:47:05Z">25 Nov 2026, 09:47 UTC</time>``; a dash
     for no timestamp. The one way the pages show a timestamp; ``style`` names one of
     ``TIME_STYLES``."""
     return Markup(_time(value, style))  # noqa: S704 - see _time
@@ -157,7 +172,7 @@ def user_rows(rows: Sequence[Any]) -> Markup:
         out.append(
             f"<tr>{_select('user', user_id, name)}"
             f'<td data-label="Username"><a href="{edit(user_id)}" class="strong">{name}</a> '
-            f'<span class="row-links"><a href="{items(username)}">items</a> · '
+            f'<span class="row-links"><a href="{items(username)}">items</a> &middot; '
             f'<a href="{posts(username)}">posts</a></span></td>'
             f'<td data-label="Email">{_text(email)}</td>'
             f'<td data-label="Active">{_badge(active)}</td>'
@@ -246,7 +261,7 @@ def post_cards(posts: Sequence[Any], heading: str = "h3") -> Markup:
             f"{_text(post.title)}</a></{heading}>\n"
             f'  <p class="meta">by <a href="{author_url(post.author_username)}">'
             f"{_text(post.author_username)}</a>"
-            f" · {_time(post.created_at, 'date')}</p>{excerpt}"
+            f" &middot; {_time(post.created_at, 'date')}</p>{excerpt}"
             f"{chr(10) + '  ' + tags if tags else ''}\n"
             f"</article>"
         )
