@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, Select, event, select, text
 
 from tests.conftest import BASE_TEST_CONFIG, postgres_url
 from tests.helpers import AuthActions, CSRFClient
@@ -296,3 +296,23 @@ def test_a_large_tables_estimate_is_read_once_for_a_while(
     monkeypatch.setattr(counting, "ESTIMATE_MAX_AGE", 0.0)
     third = statements_of(data, "/admin/users")
     assert [("pg_class" in s) for s, _ in third].count(True) == 1
+
+
+def test_a_whole_tables_count_statement_is_built_only_when_no_estimate_stands_in(
+    data: Data,
+) -> None:
+    """A list page asks for its size on every request: the statement counting the rows is
+    not even built while the planner's estimate answers."""
+    built: list[str] = []
+
+    def ids() -> Select[Any]:
+        built.append("ids")
+        return select(User.id)
+
+    with data.app.app_context():
+        estimated = counting.total_columns(db.session, ids, whole="users")
+        assert estimated.count is None and estimated.known is not None
+        assert built == []
+        counted = counting.total_columns(db.session, ids)
+    assert counted.count is not None and counted.known is None
+    assert built == ["ids"]

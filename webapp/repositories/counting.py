@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -194,17 +194,23 @@ class TotalColumns:
 
 
 def total_columns(
-    session: SessionLike, ids: Select[Any], *, cap: int = COUNT_CAP, whole: str | None = None
+    session: SessionLike,
+    ids: Select[Any] | Callable[[], Select[Any]],
+    *,
+    cap: int = COUNT_CAP,
+    whole: str | None = None,
 ) -> TotalColumns:
     """The size of the list ``ids`` selects: a count column, or a known estimate.
 
     ``whole``: the table's name, when ``ids`` lists that whole table unfiltered; on
-    PostgreSQL its estimate then stands in for a count once it is large.
+    PostgreSQL its estimate then stands in for a count once it is large. ``ids`` may be a
+    function that builds the statement: it is then built only when a count is needed (a
+    list page asks on every request, and the estimate usually answers).
     """
     known = whole_table_total(session, whole) if whole is not None else None
     if known is not None:
         return TotalColumns(None, cap, known)
-    return TotalColumns(capped_count(ids, cap), cap)
+    return TotalColumns(capped_count(ids if isinstance(ids, Select) else ids(), cap), cap)
 
 
 def count_total(

@@ -52,7 +52,7 @@ from webapp.repositories.counting import (
     TotalColumns,
     capped_count,
     count_total,
-    whole_table_total,
+    total_columns,
 )
 from webapp.validation import has_control_chars
 
@@ -321,10 +321,14 @@ def _filtered(
     return stmt
 
 
+def _whole_ids(spec: ListSpec) -> Select[Any]:
+    """The ids of every row of the list (no search, no filter)."""
+    return _filtered(spec, None, (), (spec.id_column,), joined=False)
+
+
 def _whole_count(spec: ListSpec, cap: int) -> TotalColumns:
     """A capped count of the whole table, a column beside a page's rows."""
-    ids = _filtered(spec, None, (), (spec.id_column,), joined=False)
-    return TotalColumns(capped_count(ids, cap), cap)
+    return TotalColumns(capped_count(_whole_ids(spec), cap), cap)
 
 
 @dataclass(frozen=True)
@@ -401,16 +405,15 @@ class ListRepository:
         params: ListParams,
         *columns: Any,
         joined: bool = True,
-        pattern: BindParameter[str] | None = None,
     ) -> Select[Any]:
         """``columns`` from the table's rows that match the search and the filters.
 
         Search and filters never need the spec's joins (they exist for sorting and eager
-        loading), so counts and bulk targets leave them out: ``joined=False``. ``pattern``:
-        a bound parameter the search takes its ``like_pattern`` from, instead of ``params.q``.
+        loading), so counts and bulk targets leave them out: ``joined=False``.
         """
-        search = (params.q if pattern is None else pattern) if params.q else None
-        return _filtered(self.spec, search, params.filters.items(), columns, joined=joined)
+        return _filtered(
+            self.spec, params.q or None, params.filters.items(), columns, joined=joined
+        )
 
     def matching(self, params: ListParams) -> ColumnElement[bool]:
         """A condition on the table's id: the rows the list shows, over all its pages."""
@@ -525,10 +528,9 @@ class ListRepository:
         whole = self._whole_table(params)
         if whole is None:
             return None
-        known = whole_table_total(self.session, whole)
-        if known is not None:  # the usual case: the statement counting the rows is not built
-            return TotalColumns(None, self.count_cap, known)
-        return _whole_count(self.spec, self.count_cap)
+        return total_columns(
+            self.session, lambda: _whole_ids(self.spec), cap=self.count_cap, whole=whole
+        )
 
     def size(self, params: ListParams, cap: int | None = None) -> Total:
         """How many rows match, counted no further than the cap, in a statement of its own."""
